@@ -1,0 +1,657 @@
+package c2s
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/metronome-xmpp/metronome/xmpp/jid"
+	"github.com/metronome-xmpp/metronome/xmpp/sasl"
+	"github.com/metronome-xmpp/metronome/xmpp/stanza"
+	"github.com/metronome-xmpp/metronome/xmpp/stream"
+	"github.com/metronome-xmpp/metronome/xmpp/xmlstream"
+)
+
+var errClosed = errors.New("c2s: session closed")
+
+// Config holds the c2s limits and policies.
+type Config struct {
+	RequireEncryption bool
+	StreamOpenTimeout time.Duration
+	AuthTimeout       time.Duration
+	IdleTimeout       time.Duration
+	PingTimeout       time.Duration // grace after an idle ping before closing
+	MaxStanzaSize     int
+	MaxQueue          int // outbound bytes queued before the session is closed
+	MaxAuthFailures   int // SASL attempts per stream
+}
+
+// Core is what a stream needs from the server.
+type Core interface {
+	Logger() *slog.Logger
+	C2SConfig() Config
+	TLSConfig() *tls.Config
+	// LookupHost returns the served host for a domain, or nil.
+	LookupHost(domain string) Host
+	// Bind publishes s under a resource (empty: server-generated) and
+	// returns the full JID, applying the resource-conflict policy.
+	Bind(ctx context.Context, s *Session, resource string) (jid.JID, error)
+	// Process routes a stanza from a bound session.
+	Process(ctx context.Context, s *Session, st *stanza.Element)
+	// PreAuth handles a stanza sent before authentication (in-band
+	// registration); false means it is not allowed.
+	PreAuth(ctx context.Context, s *Session, st *stanza.Element) bool
+	// Idle is called when a bound session sent nothing for the idle
+	// timeout; true means it was pinged and gets a grace period.
+	Idle(s *Session) bool
+	// Closed is called once when a bound session ends.
+	Closed(s *Session)
+	// AuthAllowed and AuthFailed implement failed-login throttling.
+	AuthAllowed(ip, user string) bool
+	AuthFailed(ip, user string)
+	Tracked(s *Session, add bool)
+}
+
+// Host is a served virtual host as the stream sees it.
+type Host interface {
+	Name() string
+	SASL(secure bool, cb sasl.ChannelBinding) sasl.Config
+	// StreamFeatures are extra features: before auth (registration) or after bind.
+	StreamFeatures(preAuth bool) []*stanza.Element
+}
+
+// Serve runs a client stream on conn until it ends. directTLS says conn is
+// already a *tls.Conn whose handshake Serve performs (XEP-0368).
+func Serve(ctx context.Context, conn net.Conn, core Core, directTLS bool) {
+	cfg := core.C2SConfig()
+	s := newSession(conn, core, directTLS, cfg.MaxQueue)
+	core.Tracked(s, true)
+	defer core.Tracked(s, false)
+	err := s.run(ctx, cfg, directTLS)
+	if err != nil && !errors.Is(err, errClosed) {
+		s.log.Debug("stream ended", "err", err)
+	}
+}
+
+type streamErr = stream.Error
+
+func serr(c stream.Condition, text string) error { return &streamErr{Condition: c, Text: text} }
+
+// deadlineReader sets a read deadline before each read and, for bound
+// sessions, asks the core for an idle ping instead of failing at once.
+type deadlineReader struct {
+	s        *Session
+	deadline func() time.Time
+	onIdle   func() bool
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	for {
+		_ = r.s.conn.SetReadDeadline(r.deadline())
+		n, err := r.s.conn.Read(p)
+		if n > 0 {
+			r.s.lastActive.Store(time.Now().UnixNano())
+		}
+		var ne net.Error
+		if n == 0 && err != nil && errors.As(err, &ne) && ne.Timeout() && r.onIdle != nil && r.onIdle() {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	authDeadline := s.started.Add(cfg.AuthTimeout)
+	openDeadline := s.started.Add(cfg.StreamOpenTimeout)
+	opened := false
+	pingedAt := time.Time{}
+	rd := &deadlineReader{s: s}
+	rd.deadline = func() time.Time {
+		switch {
+		case !opened:
+			return openDeadline
+		case s.full.IsZero():
+			return authDeadline
+		case !pingedAt.IsZero():
+			return pingedAt.Add(cfg.PingTimeout)
+		default:
+			return time.Unix(0, s.lastActive.Load()).Add(cfg.IdleTimeout)
+		}
+	}
+	rd.onIdle = func() bool {
+		if s.full.IsZero() || !pingedAt.IsZero() && time.Since(pingedAt) >= cfg.PingTimeout {
+			return false
+		}
+		if time.Since(s.LastActive()) < cfg.IdleTimeout {
+			return true // activity raced with the deadline
+		}
+		if s.core.Idle(s) {
+			pingedAt = time.Now()
+			return true
+		}
+		return false
+	}
+
+	defer func() {
+		var se *streamErr
+		var xe *xmlstream.Error
+		switch {
+		case errors.As(err, &se):
+			s.log.Info("stream error sent", "condition", se.Condition, "text", se.Text)
+			s.Close(string(se.Condition), se.Text)
+		case errors.As(err, &xe):
+			s.log.Info("stream error sent", "condition", xe.Condition, "text", xe.Msg)
+			s.Close(xe.Condition, xe.Msg)
+		case errors.Is(err, xmlstream.ErrStreamEnd):
+			s.Close("", "")
+			err = nil
+		default:
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.log.Info("stream timed out")
+				s.Close(string(stream.ConnectionTimeout), "")
+			} else {
+				s.Close("", "")
+			}
+		}
+		if !s.full.IsZero() {
+			s.core.Closed(s)
+			<-s.wclosed
+		}
+	}()
+
+	if directTLS {
+		if err := s.handshake(ctx, s.conn.(*tls.Conn)); err != nil {
+			return err
+		}
+	}
+	dec := xmlstream.NewDecoder(rd, xmlstream.Limits{MaxBytes: cfg.MaxStanzaSize})
+	var (
+		authenticated bool
+		sasl          *saslState
+		failures      int
+	)
+	for {
+		// Stream header.
+		hdr, err := dec.Header()
+		if err != nil {
+			if !opened {
+				// RFC 6120 §4.9.1.2: open a stream before sending the error.
+				s.sendRaw(stream.Header{ContentNS: stanza.NSClient, ID: s.id}.Append(nil))
+			}
+			return err
+		}
+		opened = true
+		if err := s.openReply(hdr); err != nil {
+			return err
+		}
+		features := stanza.New(stream.NS, "features")
+		switch {
+		case !s.secure && cfg.RequireEncryption:
+			st := features.AddChild(stanza.New(stream.NSTLS, "starttls"))
+			st.AddChild(stanza.New(stream.NSTLS, "required"))
+		case !authenticated:
+			if !s.secure {
+				features.AddChild(stanza.New(stream.NSTLS, "starttls"))
+			}
+			sc := s.host.SASL(s.secure, s.channelBinding())
+			mechs := features.AddChild(stanza.New(stream.NSSASL, "mechanisms"))
+			for _, m := range sc.Offered() {
+				mechs.AddChild(stanza.New(stream.NSSASL, "mechanism")).AddText(m)
+			}
+			if cbs := sc.CBTypes(); len(cbs) > 0 {
+				cb := features.AddChild(stanza.New(stream.NSSASLCB, "sasl-channel-binding"))
+				for _, t := range cbs {
+					cb.AddChild(stanza.New(stream.NSSASLCB, "channel-binding", "type", t))
+				}
+			}
+			for _, f := range s.host.StreamFeatures(true) {
+				features.AddChild(f)
+			}
+		default:
+			features.AddChild(stanza.New(stream.NSBind, "bind"))
+			sess := features.AddChild(stanza.New(stream.NSSession, "session"))
+			sess.AddChild(stanza.New(stream.NSSession, "optional"))
+			for _, f := range s.host.StreamFeatures(false) {
+				features.AddChild(f)
+			}
+		}
+		s.sendRaw(appendStreamElement(nil, features))
+		if err := s.flush(); err != nil {
+			return err
+		}
+
+		// Elements until the next stream restart.
+	negotiate:
+		for {
+			el, err := dec.Element()
+			if err != nil {
+				return err
+			}
+			switch {
+			case el.Space == stream.NSTLS && el.Name == "starttls":
+				if s.secure || authenticated {
+					return serr(stream.PolicyViolation, "TLS already negotiated")
+				}
+				s.sendRaw([]byte(`<proceed xmlns="` + stream.NSTLS + `"/>`))
+				if err := s.flush(); err != nil {
+					return err
+				}
+				tc := tls.Server(s.conn, s.core.TLSConfig())
+				if err := s.handshake(ctx, tc); err != nil {
+					return err
+				}
+				dec.Reset(rd)
+				break negotiate
+			case el.Space == stream.NSSASL && !authenticated:
+				if !s.secure && cfg.RequireEncryption {
+					s.sendRaw(saslFailure("encryption-required", "use STARTTLS first"))
+					if err := s.flush(); err != nil {
+						return err
+					}
+					return serr(stream.PolicyViolation, "authentication before encryption")
+				}
+				done, err := s.handleSASL(ctx, el, &sasl)
+				if err != nil {
+					var f *sasl_failure
+					if errors.As(err, &f) {
+						failures++
+						if failures >= cfg.MaxAuthFailures {
+							if ferr := s.flush(); ferr != nil {
+								return ferr
+							}
+							return serr(stream.PolicyViolation, "too many failed authentication attempts")
+						}
+						if ferr := s.flush(); ferr != nil {
+							return ferr
+						}
+						continue
+					}
+					return err
+				}
+				if err := s.flush(); err != nil {
+					return err
+				}
+				if done {
+					authenticated = true
+					dec.Reset(rd)
+					break negotiate
+				}
+			case el.Name == "iq" && el.Space == stanza.NSClient && authenticated:
+				bound, err := s.handleBind(ctx, el)
+				if err != nil {
+					return err
+				}
+				if err := s.flush(); err != nil {
+					return err
+				}
+				if bound {
+					s.startWriter()
+					return s.stanzaLoop(ctx, dec)
+				}
+			case stanza.IsStanza(el) && !authenticated:
+				if !s.secure && cfg.RequireEncryption || !s.core.PreAuth(ctx, s, el) {
+					return serr(stream.NotAuthorized, "authenticate first")
+				}
+				if err := s.flush(); err != nil {
+					return err
+				}
+			case stanza.IsStanza(el):
+				return serr(stream.NotAuthorized, "bind a resource first")
+			default:
+				return serr(stream.UnsupportedStanzaType, "unexpected <"+el.Name+"/> during negotiation")
+			}
+		}
+	}
+}
+
+// appendStreamElement writes an element in the streams namespace with the
+// conventional stream: prefix, as clients expect for features.
+func appendStreamElement(buf []byte, el *stanza.Element) []byte {
+	buf = append(buf, "<stream:"...)
+	buf = append(buf, el.Name...)
+	buf = append(buf, '>')
+	for _, c := range el.Children {
+		if c.El != nil {
+			buf = c.El.Append(buf, stream.NS)
+		}
+	}
+	buf = append(buf, "</stream:"...)
+	buf = append(buf, el.Name...)
+	return append(buf, '>')
+}
+
+func (s *Session) openReply(hdr xmlstream.Header) error {
+	reply := stream.Header{ContentNS: stanza.NSClient, ID: s.id + "-" + randomID(), Lang: "en"}
+	to := hdr.Attr("to")
+	if s.host != nil {
+		reply.From = s.host.Name()
+	} else if j, err := jid.Parse(to); err == nil {
+		reply.From = j.Domain()
+	}
+	s.sendRaw(reply.Append(nil))
+	if hdr.Space != stream.NS || hdr.Name != "stream" {
+		return serr(stream.InvalidNamespace, "the stream root must be <stream xmlns=\""+stream.NS+"\">")
+	}
+	if hdr.DefaultNS != stanza.NSClient {
+		return serr(stream.InvalidNamespace, "the content namespace must be jabber:client")
+	}
+	if v := hdr.Attr("version"); v == "" || !versionOK(v) {
+		return serr(stream.UnsupportedVersion, "XMPP 1.0 is required")
+	}
+	if to == "" {
+		return serr(stream.HostUnknown, "the stream header has no 'to'")
+	}
+	j, err := jid.Parse(to)
+	if err != nil || !j.IsDomain() {
+		return serr(stream.HostUnknown, "'to' is not a domain")
+	}
+	if s.host != nil {
+		if s.host.Name() != j.Domain() {
+			return serr(stream.HostUnknown, "the host changed across a stream restart")
+		}
+		return nil
+	}
+	h := s.core.LookupHost(j.Domain())
+	if h == nil {
+		return serr(stream.HostUnknown, "this server does not serve "+j.Domain())
+	}
+	s.host = h
+	s.log = s.log.With("host", h.Name())
+	return nil
+}
+
+func versionOK(v string) bool {
+	major, _, _ := strings.Cut(v, ".")
+	return major != "" && major != "0" && strings.Trim(major, "0123456789") == ""
+}
+
+func (s *Session) handshake(ctx context.Context, tc *tls.Conn) error {
+	cfg := s.core.C2SConfig()
+	hctx, cancel := context.WithTimeout(ctx, cfg.StreamOpenTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		s.log.Debug("TLS handshake failed", "err", err)
+		return errClosed
+	}
+	s.conn = tc
+	s.secure = true
+	return nil
+}
+
+// channelBinding returns the channel binding data of the TLS connection.
+func (s *Session) channelBinding() sasl.ChannelBinding {
+	tc, ok := s.conn.(*tls.Conn)
+	if !ok {
+		return sasl.ChannelBinding{}
+	}
+	st := tc.ConnectionState()
+	var cb sasl.ChannelBinding
+	// RFC 9266: tls-exporter needs TLS 1.3 (or 1.2 with extended master secret).
+	if st.Version >= tls.VersionTLS13 {
+		if b, err := st.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
+			cb.Exporter = b
+		}
+	}
+	if certs := s.core.TLSConfig(); certs != nil {
+		if c, err := certs.GetCertificate(&tls.ClientHelloInfo{ServerName: st.ServerName}); err == nil && c != nil && len(c.Certificate) > 0 {
+			cb.EndPoint = endPointHash(c.Certificate[0])
+		}
+	}
+	return cb
+}
+
+// endPointHash is the RFC 5929 §4.1 tls-server-end-point value.
+func endPointHash(der []byte) []byte {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil
+	}
+	h := crypto.SHA256
+	switch cert.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = crypto.SHA384
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = crypto.SHA512
+	}
+	if h == crypto.SHA256 {
+		sum := sha256.Sum256(der)
+		return sum[:]
+	}
+	hh := h.New()
+	hh.Write(der)
+	return hh.Sum(nil)
+}
+
+type saslState struct {
+	srv  sasl.Server
+	mech string
+}
+
+// saslFlags is per-stream SASL state that outlives one exchange.
+type saslFlags struct {
+	plusRefused bool // a -PLUS attempt failed on an unsupported channel-binding type
+}
+
+type sasl_failure struct{ cond string }
+
+func (f *sasl_failure) Error() string { return "sasl failure: " + f.cond }
+
+func saslFailure(cond, text string) []byte {
+	b := []byte(`<failure xmlns="` + stream.NSSASL + `"><` + cond + `/>`)
+	if text != "" {
+		b = append(b, `<text xml:lang="en">`...)
+		b = stanza.AppendEscaped(b, text, false)
+		b = append(b, "</text>"...)
+	}
+	return append(b, "</failure>"...)
+}
+
+func (s *Session) ip() string {
+	h, _, err := net.SplitHostPort(s.remote)
+	if err != nil {
+		return s.remote
+	}
+	return h
+}
+
+// handleSASL processes one SASL element; done means success was sent.
+func (s *Session) handleSASL(ctx context.Context, el *stanza.Element, st **saslState) (bool, error) {
+	fail := func(cond, text string) (bool, error) {
+		*st = nil
+		s.sendRaw(saslFailure(cond, text))
+		return false, &sasl_failure{cond}
+	}
+	var in []byte
+	switch el.Name {
+	case "auth":
+		if *st != nil {
+			return fail("malformed-request", "an exchange is already in progress")
+		}
+		if !s.core.AuthAllowed(s.ip(), "") {
+			return fail("temporary-auth-failure", "too many failed attempts; try again later")
+		}
+		cfg := s.host.SASL(s.secure, s.channelBinding())
+		cfg.PlusRefused = s.sasl.plusRefused
+		srv, err := cfg.NewServer(el.Attr("mechanism"))
+		if err != nil {
+			return fail("invalid-mechanism", "")
+		}
+		*st = &saslState{srv: srv, mech: el.Attr("mechanism")}
+		text := strings.TrimSpace(el.Text())
+		if text == "" {
+			// No initial response: send an empty challenge (RFC 6120 §6.4.2).
+			s.sendRaw([]byte(`<challenge xmlns="` + stream.NSSASL + `"/>`))
+			return false, nil
+		}
+		if text != "=" {
+			if in, err = base64.StdEncoding.DecodeString(text); err != nil {
+				return fail("incorrect-encoding", "")
+			}
+		}
+	case "response":
+		if *st == nil {
+			return fail("malformed-request", "no exchange in progress")
+		}
+		text := strings.TrimSpace(el.Text())
+		if text != "" && text != "=" {
+			var err error
+			if in, err = base64.StdEncoding.DecodeString(text); err != nil {
+				return fail("incorrect-encoding", "")
+			}
+		}
+	case "abort":
+		return fail("aborted", "")
+	default:
+		return false, serr(stream.UnsupportedStanzaType, "unexpected SASL element <"+el.Name+"/>")
+	}
+	claimed := (*st).srv.Username() // known after the first message; cleared on failure
+	out, done, err := (*st).srv.Step(ctx, in)
+	if err != nil {
+		user := (*st).srv.Username()
+		if user == "" {
+			user = claimed
+		}
+		var f *sasl.Failure
+		cond, text := "not-authorized", ""
+		if errors.As(err, &f) {
+			cond, text = f.Condition, f.Text
+		} else {
+			s.log.Error("authentication backend failed", "err", err)
+			cond = "temporary-auth-failure"
+		}
+		if errors.Is(err, sasl.ErrCBType) {
+			// Not a wrong password: the client guessed a channel-binding
+			// type (slixmpp sends tls-unique, undefined on TLS 1.3) and
+			// will try another mechanism. Don't count it as a failure.
+			s.sasl.plusRefused = true
+			*st = nil
+			s.sendRaw(saslFailure(cond, text))
+			return false, nil
+		}
+		if cond == "not-authorized" {
+			s.core.AuthFailed(s.ip(), s.accountKey(user))
+			s.log.Info("authentication failed", "mechanism", (*st).mech, "user", user)
+		}
+		return fail(cond, text)
+	}
+	if !done {
+		s.sendRaw(append(append([]byte(`<challenge xmlns="`+stream.NSSASL+`">`), base64.StdEncoding.EncodeToString(out)...), "</challenge>"...))
+		return false, nil
+	}
+	user := (*st).srv.Username()
+	if !s.core.AuthAllowed(s.ip(), s.accountKey(user)) {
+		return fail("temporary-auth-failure", "too many failed attempts for this account; try again later")
+	}
+	if az := (*st).srv.Authzid(); az != "" {
+		if j, err := jid.Parse(az); err != nil || j.Local() != user || j.Domain() != s.host.Name() || j.Resource() != "" {
+			return fail("invalid-authzid", "")
+		}
+	}
+	s.authUser = user
+	s.log = s.log.With("user", user)
+	if len(out) > 0 {
+		s.sendRaw(append(append([]byte(`<success xmlns="`+stream.NSSASL+`">`), base64.StdEncoding.EncodeToString(out)...), "</success>"...))
+	} else {
+		s.sendRaw([]byte(`<success xmlns="` + stream.NSSASL + `"/>`))
+	}
+	s.log.Info("authenticated", "mechanism", (*st).mech)
+	*st = nil
+	return true, nil
+}
+
+// accountKey names an account for throttling ("" when unknown).
+func (s *Session) accountKey(user string) string {
+	if user == "" {
+		return ""
+	}
+	return user + "@" + s.host.Name()
+}
+
+// handleBind answers an IQ after authentication and before binding.
+func (s *Session) handleBind(ctx context.Context, iq *stanza.Element) (bool, error) {
+	id := iq.ID()
+	if id == "" || iq.Type() != stanza.Set && iq.Type() != stanza.Get {
+		return false, serr(stream.NotAuthorized, "bind a resource first")
+	}
+	payload := iq.FirstChild()
+	switch {
+	case payload != nil && payload.Space == stream.NSBind && payload.Name == "bind" && iq.Type() == stanza.Set:
+		j, err := s.core.Bind(ctx, s, strings.TrimSpace(payload.ChildText(stream.NSBind, "resource")))
+		if err != nil {
+			var se stanza.Error
+			if !errors.As(err, &se) {
+				s.log.Error("bind failed", "err", err)
+				se = stanza.Err(stanza.InternalServerError)
+			}
+			_ = s.sendNow(stanza.ErrorReply(iq, se))
+			return false, nil
+		}
+		res := stanza.New(stanza.NSClient, "iq", "type", stanza.Result, "id", id)
+		res.AddChild(stanza.New(stream.NSBind, "bind")).AddChild(stanza.New(stream.NSBind, "jid")).AddText(j.String())
+		_ = s.sendNow(res)
+		s.log = s.log.With("jid", j.String())
+		s.log.Info("resource bound")
+		return true, nil
+	default:
+		return false, serr(stream.NotAuthorized, "bind a resource first")
+	}
+}
+
+// sendNow queues a stanza during negotiation (flushed by the read loop).
+func (s *Session) sendNow(st *stanza.Element) error {
+	s.wmu.Lock()
+	s.wbuf = st.Append(s.wbuf, stanza.NSClient)
+	s.wmu.Unlock()
+	return nil
+}
+
+// SetBound is called by the core's Bind to record the full JID before the
+// session is published.
+func (s *Session) SetBound(full jid.JID) { s.full = full }
+
+// AuthUser is the authenticated localpart.
+func (s *Session) AuthUser() string { return s.authUser }
+
+func (s *Session) stanzaLoop(ctx context.Context, dec *xmlstream.Decoder) error {
+	for {
+		el, err := dec.Element()
+		if err != nil {
+			return err
+		}
+		if !stanza.IsStanza(el) {
+			if el.Space == stanza.NSClient && el.Name == "iq" {
+				return serr(stream.InvalidXML, "")
+			}
+			return serr(stream.UnsupportedStanzaType, "<"+el.Name+" xmlns=\""+el.Space+"\"/> is not supported")
+		}
+		// RFC 6120 §8.1.2.1: a client's 'from' must be its own JID (or absent).
+		if f := el.From(); f != "" {
+			fj, err := jid.Parse(f)
+			if err != nil || !(fj.Equal(s.full) || fj.Equal(s.full.Bare())) {
+				return serr(stream.InvalidFrom, "'from' does not match the bound JID")
+			}
+		}
+		s.core.Process(ctx, s, el)
+		if s.Closing() {
+			return errClosed
+		}
+	}
+}
+
+func randomID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,358 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"strconv"
+
+	"github.com/metronome-xmpp/metronome/event"
+	"github.com/metronome-xmpp/metronome/internal/c2s"
+	"github.com/metronome-xmpp/metronome/module"
+	"github.com/metronome-xmpp/metronome/xmpp/jid"
+	"github.com/metronome-xmpp/metronome/xmpp/stanza"
+)
+
+// localOrigin is the server itself as the origin of a stanza.
+type localOrigin struct{ j jid.JID }
+
+func (o localOrigin) JID() jid.JID { return o.j }
+func (localOrigin) Kind() string   { return "local" }
+
+func randomResource() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+// Bind implements c2s.Core (RFC 6120 §7): it assigns the resource and
+// publishes the session, applying the resource-conflict policy.
+func (s *Server) Bind(ctx context.Context, sess *c2s.Session, resource string) (jid.JID, error) {
+	opts := s.opts.Load()
+	h := s.lookupHost(sess.Host())
+	if h == nil {
+		return jid.JID{}, stanza.Err(stanza.ServiceUnavailable)
+	}
+	bare, err := jid.New(sess.AuthUser(), h.name, "")
+	if err != nil {
+		return jid.JID{}, stanza.ErrText(stanza.BadRequest, err.Error())
+	}
+	if opts.MaxSessions > 0 && len(s.dir.sessions(bare.String())) >= opts.MaxSessions {
+		return jid.JID{}, stanza.Error{Type: stanza.Cancel, Condition: stanza.ResourceConstraint,
+			Text: "too many sessions for this account"}
+	}
+	if resource == "" {
+		resource = randomResource()
+	}
+	full, err := bare.WithResource(resource)
+	if err != nil {
+		return jid.JID{}, stanza.ErrText(stanza.BadRequest, "invalid resource: "+err.Error())
+	}
+	if old := s.dir.lookupFull(full.String()); old != nil {
+		switch opts.ResourceConflict {
+		case "reject":
+			return jid.JID{}, stanza.Err(stanza.Conflict)
+		case "random":
+			if full, err = bare.WithResource(resource + "-" + randomResource()[:6]); err != nil {
+				return jid.JID{}, stanza.ErrText(stanza.BadRequest, err.Error())
+			}
+		default: // takeover: the old session is closed with <conflict/>
+			old.Close("conflict", "replaced by a new connection with the same resource")
+			s.unbind(old)
+		}
+	}
+	sess.SetBound(full)
+	s.dir.add(sess)
+	h.bus().Fire(ctx, &event.Event{Name: module.EventSessionBound, Host: h.name, Origin: sess, From: full, Data: module.Session(sess)})
+	return full, nil
+}
+
+// unbind removes a session from the directory once and fires session/closed.
+func (s *Server) unbind(sess *c2s.Session) {
+	if !s.dir.remove(sess) {
+		return
+	}
+	if h := s.lookupHost(sess.Host()); h != nil {
+		h.bus().Fire(context.Background(), &event.Event{Name: module.EventSessionClosed, Host: h.name,
+			Origin: sess, From: sess.JID(), Data: module.Session(sess)})
+	}
+}
+
+// Closed implements c2s.Core.
+func (s *Server) Closed(sess *c2s.Session) { s.unbind(sess) }
+
+// Idle implements c2s.Core: a bound session was silent for the idle
+// timeout; modules (ping) may ping it.
+func (s *Server) Idle(sess *c2s.Session) bool {
+	h := s.lookupHost(sess.Host())
+	if h == nil {
+		return false
+	}
+	return h.bus().Fire(s.ctx, &event.Event{Name: module.EventIdleCheck, Host: h.name, Origin: sess,
+		Data: module.Session(sess)}).Stopped()
+}
+
+// PreAuth implements c2s.Core: only in-band registration IQs to the host are
+// allowed before authentication (XEP-0077).
+func (s *Server) PreAuth(ctx context.Context, sess *c2s.Session, st *stanza.Element) bool {
+	if st.Name != stanza.KindIQ || (st.Type() != stanza.Get && st.Type() != stanza.Set) || st.ID() == "" {
+		return false
+	}
+	p := st.FirstChild()
+	if p == nil || p.Space != "jabber:iq:register" || p.Name != "query" {
+		return false
+	}
+	if to := st.To(); to != "" && to != sess.Host() {
+		return false
+	}
+	h := s.lookupHost(sess.Host())
+	if h == nil {
+		return false
+	}
+	st.SetAttr("from", "")
+	ev := &event.Event{Name: module.IQEvent("host", p.Space, p.Name), Host: h.name, Origin: sess, Stanza: st, To: h.jid}
+	v := h.bus().Fire(ctx, ev)
+	if e, ok := v.Err(); ok {
+		_ = sess.Send(stanza.ErrorReply(st, e))
+	} else if !v.Stopped() {
+		_ = sess.Send(stanza.ErrorReply(st, stanza.Err(stanza.ServiceUnavailable)))
+	}
+	return true
+}
+
+// Process implements c2s.Core: a stanza from a bound client.
+func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Element) {
+	h := s.lookupHost(sess.Host())
+	if h == nil {
+		return
+	}
+	if e, ok := validate(st); !ok {
+		if !stanza.IsError(st) {
+			_ = sess.Send(stanza.ErrorReply(st, e))
+		}
+		return
+	}
+	from := sess.JID()
+	// RFC 6120 §8.1.2.1: the server stamps the full JID.
+	st.SetAttr("from", from.String())
+	var to jid.JID
+	if t := st.To(); t != "" {
+		var err error
+		if to, err = jid.Parse(t); err != nil {
+			if !stanza.IsError(st) {
+				st.SetAttr("to", "")
+				_ = sess.Send(stanza.ErrorReply(st, stanza.ErrText(stanza.JIDMalformed, err.Error())))
+			}
+			return
+		}
+	}
+	kind := st.Name
+	var dest string
+	switch {
+	case to.IsZero() && kind == stanza.KindPresence:
+		dest = "self"
+	case to.IsZero():
+		dest = "bare" // RFC 6120 §10.3.3: handled on behalf of the account
+	default:
+		dest = destOf(to)
+	}
+	ev := &event.Event{Name: "pre-" + kind + "/" + dest, Host: h.name, Origin: sess, Stanza: st, To: to, From: from}
+	if v := h.bus().Fire(ctx, ev); v.Stopped() {
+		s.bounce(ctx, sess, st, v)
+		return
+	}
+	if dest == "self" {
+		ev.Name = module.EventPresenceOut
+		h.bus().Fire(ctx, ev)
+		return
+	}
+	if to.IsZero() {
+		to = from.Bare()
+	}
+	s.route(ctx, sess, st, from, to)
+}
+
+// validate checks the stanza-level rules of RFC 6120 §8.
+func validate(st *stanza.Element) (stanza.Error, bool) {
+	switch st.Name {
+	case stanza.KindIQ:
+		if st.ID() == "" {
+			return stanza.ErrText(stanza.BadRequest, "an iq needs an id"), false
+		}
+		switch st.Type() {
+		case stanza.Get, stanza.Set:
+			n := 0
+			for range st.Elements {
+				n++
+			}
+			if n != 1 {
+				return stanza.ErrText(stanza.BadRequest, "an iq get/set must have exactly one child"), false
+			}
+		case stanza.Result, stanza.ErrorT:
+		default:
+			return stanza.ErrText(stanza.BadRequest, "invalid iq type"), false
+		}
+	case stanza.KindMessage:
+		switch st.Type() {
+		case "", "normal", "chat", "groupchat", "headline", "error":
+		default:
+			return stanza.ErrText(stanza.BadRequest, "invalid message type"), false
+		}
+	case stanza.KindPresence:
+		switch st.Type() {
+		case "", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe", "error":
+		default:
+			return stanza.ErrText(stanza.BadRequest, "invalid presence type"), false
+		}
+	}
+	return stanza.Error{}, true
+}
+
+func destOf(to jid.JID) string {
+	switch {
+	case to.Local() == "":
+		return "host"
+	case to.Resource() == "":
+		return "bare"
+	default:
+		return "full"
+	}
+}
+
+// bounce sends the error of an Error verdict back to the stanza's sender.
+func (s *Server) bounce(ctx context.Context, origin event.Origin, st *stanza.Element, v event.Verdict) {
+	e, ok := v.Err()
+	if !ok || stanza.IsError(st) {
+		return
+	}
+	if st.Name == stanza.KindIQ && st.Type() != stanza.Get && st.Type() != stanza.Set {
+		return
+	}
+	r := stanza.ErrorReply(st, e)
+	if sess, ok := origin.(*c2s.Session); ok && r.To() == sess.JID().String() {
+		_ = sess.Send(r)
+		return
+	}
+	_ = s.RouteFromServer(ctx, r)
+}
+
+// RouteFromServer routes a stanza generated by the server or a module; its
+// 'from' and 'to' must be set.
+func (s *Server) RouteFromServer(ctx context.Context, st *stanza.Element) error {
+	to, err := jid.Parse(st.To())
+	if err != nil {
+		return errors.New("core: route: invalid 'to': " + err.Error())
+	}
+	from, err := jid.Parse(st.From())
+	if err != nil {
+		return errors.New("core: route: invalid 'from': " + err.Error())
+	}
+	s.route(ctx, localOrigin{from.DomainJID()}, st, from, to)
+	return nil
+}
+
+// route delivers a stanza to its destination: fires the destination host's
+// events, or route/remote for other domains, then the fallbacks.
+func (s *Server) route(ctx context.Context, origin event.Origin, st *stanza.Element, from, to jid.JID) {
+	h := s.lookupHost(to.Domain())
+	if h == nil {
+		ev := &event.Event{Name: module.EventRouteRemote, Origin: origin, Stanza: st, To: to, From: from}
+		v := s.global.Fire(ctx, ev)
+		if !v.Stopped() {
+			v = event.Error(stanza.ErrText(stanza.RemoteServerNotFound, "no route to "+to.Domain()))
+		}
+		s.bounce(ctx, origin, st, v)
+		return
+	}
+	kind := st.Name
+	dest := destOf(to)
+	typ := st.Type()
+	ev := &event.Event{Host: h.name, Origin: origin, Stanza: st, To: to, From: from}
+	bus := h.bus()
+	if kind == stanza.KindIQ && (typ == stanza.Get || typ == stanza.Set) {
+		if p := st.FirstChild(); p != nil {
+			ev.Name = module.IQEvent(dest, p.Space, p.Name)
+			if v := bus.Fire(ctx, ev); v.Stopped() {
+				s.bounce(ctx, origin, st, v)
+				return
+			}
+		}
+	}
+	ev.Name = kind + "/" + dest
+	if v := bus.Fire(ctx, ev); v.Stopped() {
+		s.bounce(ctx, origin, st, v)
+		return
+	}
+	s.fallback(ctx, origin, st, to, dest)
+}
+
+// fallback is what happens to a stanza no module handled (RFC 6120 §10.5,
+// RFC 6121 §8.5).
+func (s *Server) fallback(ctx context.Context, origin event.Origin, st *stanza.Element, to jid.JID, dest string) {
+	kind, typ := st.Name, st.Type()
+	if kind == stanza.KindIQ && (typ == stanza.Result || typ == stanza.ErrorT) && dest == "host" {
+		s.iqResponse(st)
+		return
+	}
+	if dest == "full" {
+		if sess := s.dir.lookupFull(to.String()); sess != nil {
+			_ = sess.Send(st)
+			return
+		}
+	}
+	switch kind {
+	case stanza.KindIQ:
+		if typ == stanza.Get || typ == stanza.Set {
+			s.bounce(ctx, origin, st, event.Error(stanza.Err(stanza.ServiceUnavailable)))
+		}
+	case stanza.KindMessage:
+		if typ != "groupchat" && typ != "headline" {
+			s.bounce(ctx, origin, st, event.Error(stanza.Err(stanza.ServiceUnavailable)))
+		}
+	}
+}
+
+// sendIQ sends an IQ from the server and waits for the answer.
+func (s *Server) sendIQ(ctx context.Context, iq *stanza.Element) (*stanza.Element, error) {
+	id := iq.ID()
+	if id == "" {
+		id = "mtr" + strconv.FormatUint(s.iqSeq.Add(1), 36)
+		iq.SetAttr("id", id)
+	}
+	key := iq.To() + "\x00" + id
+	ch := make(chan *stanza.Element, 1)
+	s.iqMu.Lock()
+	s.iqPending[key] = ch
+	s.iqMu.Unlock()
+	defer func() {
+		s.iqMu.Lock()
+		delete(s.iqPending, key)
+		s.iqMu.Unlock()
+	}()
+	if err := s.RouteFromServer(ctx, iq); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		if stanza.IsError(r) {
+			return r, stanza.ParseError(r)
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Server) iqResponse(st *stanza.Element) {
+	key := st.From() + "\x00" + st.ID()
+	s.iqMu.Lock()
+	ch := s.iqPending[key]
+	s.iqMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- st:
+		default:
+		}
+	}
+}

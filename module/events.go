@@ -1,0 +1,92 @@
+package module
+
+import (
+	"context"
+
+	"github.com/metronome-xmpp/metronome/event"
+	"github.com/metronome-xmpp/metronome/xmpp/jid"
+	"github.com/metronome-xmpp/metronome/xmpp/stanza"
+)
+
+// Stanza event names (fired on the destination host's bus unless noted):
+//
+//	pre-<kind>/<dest>   client-originated stanza, on the origin's host, before routing
+//	<kind>/<dest>       stanza addressed to a local JID
+//	iq/<dest>/<ns>:<n>  iq get/set with payload <n xmlns=ns>, fired before iq/<dest>
+//	presence/self       presence without 'to' from a client (broadcast)
+//	route/remote        stanza for a non-local domain (global bus)
+//
+// kind is message, presence or iq; dest is bare, full or host.
+const (
+	EventRouteRemote = "route/remote"
+	EventPresenceOut = "presence/self"
+)
+
+// Lifecycle events on a host's bus (Data is a Session unless noted).
+const (
+	EventSessionBound   = "session/bound"   // resource bound
+	EventSessionClosed  = "session/closed"  // session gone (Data is a Session)
+	EventUserCreated    = "user/created"    // Data is a UserEvent
+	EventUserDeleted    = "user/deleted"    // Data is a UserEvent; modules delete their data
+	EventHostActivated  = "host/activated"  // all modules of the host provisioned
+	EventRosterLoad     = "roster/load"     // Data is *RosterQuery; answered by the roster module
+	EventIdleCheck      = "session/idle"    // a session had no traffic for the idle timeout
+)
+
+// UserEvent is the payload of user/* events.
+type UserEvent struct {
+	User jid.JID // bare
+}
+
+// StanzaEvent builds the event name for kind and dest ("message", "bare" → "message/bare").
+func StanzaEvent(kind, dest string) string { return kind + "/" + dest }
+
+// IQEvent names the payload-specific event of an iq get/set.
+func IQEvent(dest, ns, local string) string { return "iq/" + dest + "/" + ns + ":" + local }
+
+// OnIQ hooks iq get or set (typ) requests carrying payload name addressed to
+// dest ("host", "bare" or "full"). fn answers with Reply/ReplyError helpers.
+func OnIQ(h Host, dest, typ, ns, local string, prio int, fn event.Handler) {
+	h.Hook(IQEvent(dest, ns, local), prio, func(ctx context.Context, ev *event.Event) event.Verdict {
+		if ev.Stanza.Type() != typ {
+			return event.Continue
+		}
+		return fn(ctx, ev)
+	})
+}
+
+// Reply sends an IQ result for ev's request, carrying payload (may be nil),
+// and returns Handled.
+func Reply(ctx context.Context, h Host, ev *event.Event, payload *stanza.Element) event.Verdict {
+	r := stanza.ResultReply(ev.Stanza, payload)
+	if ev.Stanza.To() == "" {
+		// Addressed implicitly to the account: answer from the bare JID.
+		r.SetAttr("from", "")
+	}
+	reply(ctx, h, ev, r)
+	return event.Handled
+}
+
+// ReplyError answers ev's stanza with an error and returns Handled.
+func ReplyError(ctx context.Context, h Host, ev *event.Event, e stanza.Error) event.Verdict {
+	r := stanza.ErrorReply(ev.Stanza, e)
+	reply(ctx, h, ev, r)
+	return event.Handled
+}
+
+func reply(ctx context.Context, h Host, ev *event.Event, r *stanza.Element) {
+	if s, ok := ev.Origin.(Session); ok && s.JID().String() == r.To() {
+		_ = h.Deliver(ctx, s, r)
+		return
+	}
+	if r.To() == "" {
+		return
+	}
+	_ = h.Route(ctx, r)
+}
+
+// SessionOf returns ev's origin as a local client session, if it is one.
+func SessionOf(ev *event.Event) (Session, bool) {
+	s, ok := ev.Origin.(Session)
+	return s, ok
+}
