@@ -385,7 +385,7 @@ func (s *Session) handshake(ctx context.Context, tc *tls.Conn) error {
 		s.log.Debug("TLS handshake failed", "err", err)
 		return errClosed
 	}
-	s.conn = tc
+	s.setConn(tc)
 	s.secure = true
 	return nil
 }
@@ -641,6 +641,13 @@ func (s *Session) stanzaLoop(ctx context.Context, dec *xmlstream.Decoder) error 
 			fj, err := jid.Parse(f)
 			if err != nil || !(fj.Equal(s.full) || fj.Equal(s.full.Bare())) {
 				return serr(stream.InvalidFrom, "'from' does not match the bound JID")
+			}
+		}
+		if el.Name == "iq" && el.Type() == stanza.Set && (el.To() == "" || el.To() == s.host.Name()) {
+			if p := el.FirstChild(); p != nil && p.Space == stream.NSSession && p.Name == "session" {
+				// RFC 3921 session establishment: a no-op kept for old clients (RFC 6121 Appendix E).
+				_ = s.Send(stanza.New(stanza.NSClient, "iq", "type", stanza.Result, "id", el.ID()))
+				continue
 			}
 		}
 		s.core.Process(ctx, s, el)

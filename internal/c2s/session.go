@@ -31,7 +31,8 @@ type Session struct {
 	core Core
 	log  *slog.Logger
 
-	conn   net.Conn // current connection (TLS after STARTTLS)
+	cmu    sync.Mutex // guards conn: replaced by the reader at STARTTLS, read by other goroutines
+	conn   net.Conn   // current connection (TLS after STARTTLS)
 	remote string
 	secure bool
 	host   Host // set once the stream header named a served host
@@ -241,7 +242,7 @@ func (s *Session) Close(condition, text string) {
 	}
 	// No writer goroutine (still negotiating): flush here and close.
 	s.flush()
-	_ = s.conn.Close()
+	_ = s.currentConn().Close()
 }
 
 // flush writes whatever is queued, synchronously.
@@ -253,8 +254,9 @@ func (s *Session) flush() error {
 	if len(b) == 0 {
 		return nil
 	}
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := s.conn.Write(b)
+	conn := s.currentConn()
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := conn.Write(b)
 	s.wmu.Lock()
 	if cap(b) <= 64<<10 {
 		s.wspare = b[:0]
@@ -276,17 +278,29 @@ func (s *Session) writeLoop() {
 			s.wmu.Lock()
 			s.closing = true
 			s.wmu.Unlock()
-			_ = s.conn.Close()
+			_ = s.currentConn().Close()
 			return
 		}
 		s.wmu.Lock()
 		done := s.closing && len(s.wbuf) == 0
 		s.wmu.Unlock()
 		if done {
-			_ = s.conn.Close()
+			_ = s.currentConn().Close()
 			return
 		}
 	}
+}
+
+func (s *Session) currentConn() net.Conn {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.conn
+}
+
+func (s *Session) setConn(c net.Conn) {
+	s.cmu.Lock()
+	s.conn = c
+	s.cmu.Unlock()
 }
 
 func (s *Session) startWriter() {

@@ -1,0 +1,81 @@
+package core_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metronome-xmpp/metronome/internal/xmpptest"
+	_ "github.com/metronome-xmpp/metronome/modules/standard"
+)
+
+func TestReloadKeepsSessionsAndRefusesBadConfig(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Modules("ping"))
+	srv.CreateUser(t, "romeo@localhost", "password")
+	c := srv.Login(t, "romeo@localhost/orchard", "password")
+
+	c.Send(t, `<iq type="get" id="v1" to="localhost"><query xmlns="jabber:iq:version"/></iq>`)
+	c.Expect(t, `<iq type="error" id="v1"><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`)
+
+	// Enable the version module at run time.
+	opts := *srv.Core.Options()
+	opts.Hosts = append(opts.Hosts[:0:0], opts.Hosts...)
+	opts.Hosts[0].Modules = []string{"ping", "version"}
+	if err := srv.Core.Reload(&opts); err != nil {
+		t.Fatal(err)
+	}
+	c.Send(t, `<iq type="get" id="v2" to="localhost"><query xmlns="jabber:iq:version"/></iq>`)
+	c.Expect(t, `<iq type="result" id="v2"><query xmlns="jabber:iq:version"><name>Metronome</name></query></iq>`)
+
+	// A configuration naming an unknown module is refused; the old one stays.
+	bad := opts
+	bad.Hosts = append(bad.Hosts[:0:0], bad.Hosts...)
+	bad.Hosts[0].Modules = []string{"ping", "no_such_module"}
+	err := srv.Core.Reload(&bad)
+	if err == nil || !strings.Contains(err.Error(), "no_such_module") {
+		t.Fatalf("want an error naming the unknown module, got %v", err)
+	}
+	c.Send(t, `<iq type="get" id="p1" to="localhost"><ping xmlns="urn:xmpp:ping"/></iq>`)
+	c.Expect(t, `<iq type="result" id="p1"/>`)
+	c.Send(t, `<iq type="get" id="v3" to="localhost"><query xmlns="jabber:iq:version"/></iq>`)
+	c.Expect(t, `<iq type="result" id="v3"/>`)
+}
+
+func TestShutdownSendsSystemShutdown(t *testing.T) {
+	srv := xmpptest.NewServer(t)
+	srv.CreateUser(t, "romeo@localhost", "password")
+	c := srv.Login(t, "romeo@localhost/orchard", "password")
+	raw := srv.DialRaw(t) // an unauthenticated stream is told too
+	raw.Write(t, xmpptest.StreamOpen("localhost"))
+	raw.ReadUntil(t, "</stream:features>")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Core.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect(t, `<error xmlns="http://etherx.jabber.org/streams"><system-shutdown xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></error>`)
+	if got := raw.ReadUntilClose(t); !strings.Contains(got, "<system-shutdown") || !strings.HasSuffix(got, "</stream:stream>") {
+		t.Fatalf("unauthenticated stream got %q", got)
+	}
+}
+
+func TestLegacySessionAndUnknownIQ(t *testing.T) {
+	srv := xmpptest.NewServer(t)
+	srv.CreateUser(t, "romeo@localhost", "password")
+	c := srv.Login(t, "romeo@localhost/orchard", "password")
+	c.Send(t, `<iq type="set" id="s1"><session xmlns="urn:ietf:params:xml:ns:xmpp-session"/></iq>`)
+	c.Expect(t, `<iq type="result" id="s1"/>`)
+	c.Send(t, `<iq type="get" id="u1" to="localhost"><nope xmlns="urn:example:nope"/></iq>`)
+	c.Expect(t, `<iq type="error" id="u1" from="localhost"><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`)
+	c.Send(t, `<iq type="get" id="u2"/>`)
+	c.Expect(t, `<iq type="error" id="u2"><error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`)
+	c.Send(t, `<message to="not a jid@@localhost"><body>x</body></message>`)
+	c.Expect(t, `<message type="error"><error type="modify"><jid-malformed xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></message>`)
+	c.Send(t, `<message to="someone@example.net"><body>x</body></message>`)
+	c.Expect(t, `<message type="error" from="someone@example.net"><error type="cancel"><remote-server-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></message>`)
+	// A spoofed 'from' is a stream error (RFC 6120 §8.1.2.1).
+	c.Send(t, `<message from="juliet@localhost/x" to="romeo@localhost"><body>x</body></message>`)
+	c.Expect(t, `<error xmlns="http://etherx.jabber.org/streams"><invalid-from xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></error>`)
+}
