@@ -187,7 +187,10 @@ func (c *ctl) statusCmd() *cobra.Command {
 func (c *ctl) hooksCmd() *cobra.Command {
 	return &cobra.Command{Use: "hooks HOST EVENT", Short: "Show the live handler chain of an event (HOST \"\" for the global bus)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var hs []struct{ Priority int; Owner string }
+			var hs []struct {
+				Priority int
+				Owner    string
+			}
 			if err := c.call("hooks", map[string]string{"Host": args[0], "Event": args[1]}, &hs); err != nil {
 				return err
 			}

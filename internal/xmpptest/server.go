@@ -35,7 +35,9 @@ type Option func(*options)
 
 // Modules sets the modules enabled on every host (default: none besides
 // what the core itself does).
-func Modules(names ...string) Option { return func(o *options) { o.modules = append(o.modules, names...) } }
+func Modules(names ...string) Option {
+	return func(o *options) { o.modules = append(o.modules, names...) }
+}
 
 // Hosts sets the virtual hosts (default "localhost").
 func Hosts(names ...string) Option { return func(o *options) { o.hosts = names } }
