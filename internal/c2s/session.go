@@ -245,25 +245,26 @@ func (s *Session) Close(condition, text string) {
 	_ = s.currentConn().Close()
 }
 
-// flush writes whatever is queued, synchronously.
+// flush writes whatever is queued, synchronously. Two buffers alternate:
+// producers append to wbuf while the previous one is on the wire.
 func (s *Session) flush() error {
 	s.wmu.Lock()
 	b := s.wbuf
-	s.wbuf = s.wspare[:0]
-	s.wmu.Unlock()
 	if len(b) == 0 {
+		s.wmu.Unlock()
 		return nil
 	}
+	s.wbuf = s.wspare[:0]
+	s.wspare = nil // b and wbuf must never share an array
+	s.wmu.Unlock()
 	conn := s.currentConn()
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := conn.Write(b)
-	s.wmu.Lock()
-	if cap(b) <= 64<<10 {
+	if cap(b) <= 64<<10 { // do not keep a burst's large buffer while idle
+		s.wmu.Lock()
 		s.wspare = b[:0]
-	} else {
-		s.wspare = nil // do not keep a burst's large buffer while idle
+		s.wmu.Unlock()
 	}
-	s.wmu.Unlock()
 	return err
 }
 

@@ -45,7 +45,7 @@ func (h *host) bus() *event.Bus { return h.gen.Load().bus }
 
 // SASL implements c2s.Host.
 func (h *host) SASL(secure bool, cb sasl.ChannelBinding) sasl.Config {
-	return sasl.Config{Backend: h.accounts, TLS: secure, CB: cb, Downgrade: true}
+	return sasl.Config{Backend: h.accounts, TLS: secure, CB: cb, Downgrade: true, Secret: h.srv.secret}
 }
 
 // StreamFeatures implements c2s.Host.
@@ -277,7 +277,13 @@ func (in *instance) unload() {
 // buildGeneration loads the modules enabled on a host into a new generation.
 // On any error everything already loaded is unloaded and the error names
 // the module and host.
-func (h *host) buildGeneration(names []string, decode func(host, name string, dst any) error) (*generation, error) {
+func (h *host) buildGeneration(names []string, decode func(host, name string, dst any) error,
+	position func(host, name string, err error) error) (*generation, error) {
+	if position == nil {
+		position = func(host, name string, err error) error {
+			return fmt.Errorf("module %q on host %q: %w", name, host, err)
+		}
+	}
 	order, err := resolveOrder(names)
 	if err != nil {
 		return nil, fmt.Errorf("host %q: %w", h.name, err)
@@ -299,13 +305,13 @@ func (h *host) buildGeneration(names []string, decode func(host, name string, ds
 		if p, ok := m.(module.Provisioner); ok {
 			if err := p.Provision(in); err != nil {
 				g.unload()
-				return nil, fmt.Errorf("module %q on host %q: %w", name, h.name, err)
+				return nil, position(h.name, name, err)
 			}
 		}
 		if v, ok := m.(module.Validator); ok {
 			if err := v.Validate(); err != nil {
 				g.unload()
-				return nil, fmt.Errorf("module %q on host %q: %w", name, h.name, err)
+				return nil, position(h.name, name, err)
 			}
 		}
 	}

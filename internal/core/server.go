@@ -7,11 +7,14 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -52,6 +55,9 @@ type Options struct {
 	Iterations       int // SCRAM iteration count for new passwords
 	// DecodeModule strictly decodes a module's options for a host.
 	DecodeModule func(host, name string, dst any) error
+	// ModuleError positions a module's Provision/Validate error in the
+	// configuration (file:line of its options); nil leaves errors as they are.
+	ModuleError func(host, name string, err error) error
 }
 
 // Server is a running server.
@@ -62,6 +68,7 @@ type Server struct {
 	dir    *directory
 	certs  certStore
 	info   module.ServerInfo
+	secret []byte // stable per-installation key (fake SCRAM salts)
 
 	opts    atomic.Pointer[Options]
 	hostsMu sync.RWMutex
@@ -99,11 +106,36 @@ func New(opts *Options, driver storage.Driver, log *slog.Logger) (*Server, error
 		info: module.ServerInfo{Name: "Metronome", Version: Version,
 			OS: runtime.GOOS + "/" + runtime.GOARCH, Started: time.Now()},
 	}
+	var err error
+	if s.secret, err = loadSecret(opts.DataDir); err != nil {
+		cancel()
+		return nil, err
+	}
 	if err := s.apply(opts); err != nil {
 		cancel()
 		return nil, err
 	}
 	return s, nil
+}
+
+// loadSecret reads <data_dir>/secret, creating it with 32 random bytes on
+// first start, so that values derived from it survive restarts.
+func loadSecret(dataDir string) ([]byte, error) {
+	p := filepath.Join(dataDir, "secret")
+	if b, err := os.ReadFile(p); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	return b, nil
 }
 
 // Logger implements c2s.Core.
@@ -156,7 +188,7 @@ func (s *Server) apply(opts *Options) error {
 			h = &host{srv: s, name: hj.Domain(), jid: hj, log: s.log.With("host", ho.Name)}
 			h.accounts = account.New(s.driver.KeyVal(h.name, "accounts"), account.Options{Iterations: iter})
 		}
-		g, err := h.buildGeneration(ho.Modules, opts.DecodeModule)
+		g, err := h.buildGeneration(ho.Modules, opts.DecodeModule, opts.ModuleError)
 		if err != nil {
 			return fail(err)
 		}

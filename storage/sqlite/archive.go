@@ -1,0 +1,313 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/metronome-xmpp/metronome/storage"
+	"github.com/metronome-xmpp/metronome/storage/internal/driverutil"
+)
+
+const (
+	archInsert = `INSERT INTO archive (host, "user", store, "key", "when", "with", "type", value)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	// REPLACE deletes the row with the same (host, user, store, key) and
+	// inserts a new one, with a new sort_id: the replacement goes last.
+	archReplace = `INSERT OR REPLACE INTO archive (host, "user", store, "key", "when", "with", "type", value)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	archGet    = `SELECT "key", "when", "with", "type", value FROM archive WHERE host = ? AND "user" = ? AND store = ? AND "key" = ?`
+	archSortID = `SELECT sort_id FROM archive WHERE host = ? AND "user" = ? AND store = ? AND "key" = ?`
+	archSet    = `UPDATE archive SET "type" = ?, value = ? WHERE host = ? AND "user" = ? AND store = ? AND "key" = ?`
+	archCols   = `"key", "when", "with", "type", value`
+)
+
+// Archive opens the archive store store of host.
+func (d *Driver) Archive(host, store string) storage.Archive {
+	return archive{scope{d, host, store}}
+}
+
+type archive struct{ s scope }
+
+func (a archive) Append(ctx context.Context, user string, item storage.Item) (string, error) {
+	query := archReplace
+	if item.ID == "" {
+		item.ID = driverutil.NewID()
+		query = archInsert
+	}
+	when := driverutil.Millis(driverutil.When(item.When))
+	if _, err := a.s.d.w.exec(ctx, nil, query, a.s.host, user, a.s.store, item.ID, when, item.With, item.Type, nonNil(item.Value)); err != nil {
+		return "", fmt.Errorf("sqlite: archive append: %w", err)
+	}
+	return item.ID, nil
+}
+
+func scanItem(sc interface{ Scan(...any) error }) (storage.Item, error) {
+	var it storage.Item
+	var when int64
+	if err := sc.Scan(&it.ID, &when, &it.With, &it.Type, &it.Value); err != nil {
+		return it, err
+	}
+	it.When = driverutil.Time(when)
+	it.Value = nonNil(it.Value)
+	return it, nil
+}
+
+func (a archive) Get(ctx context.Context, user, id string) (storage.Item, error) {
+	it, err := scanItem(a.s.d.r.queryRow(ctx, nil, archGet, a.s.host, user, a.s.store, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Item{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.Item{}, fmt.Errorf("sqlite: archive get: %w", err)
+	}
+	return it, nil
+}
+
+func (a archive) Set(ctx context.Context, user, id string, item storage.Item) error {
+	res, err := a.s.d.w.exec(ctx, nil, archSet, item.Type, nonNil(item.Value), a.s.host, user, a.s.store, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: archive set: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: archive set: %w", err)
+	} else if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// where accumulates SQL conditions and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string { return strings.Join(w.conds, " AND ") }
+
+// filters returns the conditions Total counts: scope, Start, End, With, IDs.
+//
+// With paged, the Start/End conditions are written +"when", which keeps
+// the query planner from answering through the archive_when index: a page
+// after or before a cursor is then read from archive_sort (or
+// archive_with) in order starting at the cursor, instead of sorting every
+// item in the time range again for each page.
+func (a archive) filters(user string, q storage.Query, paged bool) (*where, error) {
+	w := &where{}
+	w.add(`host = ? AND "user" = ? AND store = ?`, a.s.host, user, a.s.store)
+	when := `"when"`
+	if paged {
+		when = `+"when"`
+	}
+	if !q.Start.IsZero() {
+		w.add(when+` >= ?`, driverutil.Millis(q.Start))
+	}
+	if !q.End.IsZero() {
+		w.add(when+` <= ?`, driverutil.Millis(q.End))
+	}
+	if q.With != "" {
+		w.add(`"with" = ?`, q.With)
+	}
+	if q.IDs != nil {
+		if len(q.IDs) == 0 {
+			w.add(`0`)
+		} else {
+			ids, err := json.Marshal(q.IDs)
+			if err != nil {
+				return nil, err
+			}
+			w.add(`"key" IN (SELECT value FROM json_each(?))`, string(ids))
+		}
+	}
+	return w, nil
+}
+
+// cursor is a Before/After bound whose sort_id is looked up at run time.
+type cursor struct {
+	id  string
+	idx int // the index of its argument in the where's args
+}
+
+// cursorConds adds the Before/After conditions to w and returns the
+// cursors whose sort_ids must be filled in by resolve.
+func (a archive) cursorConds(q storage.Query, w *where) []cursor {
+	var cs []cursor
+	for _, c := range []struct{ id, op string }{{q.After, ">"}, {q.Before, "<"}} {
+		if c.id == "" {
+			continue
+		}
+		w.add("sort_id "+c.op+" ?", nil)
+		cs = append(cs, cursor{id: c.id, idx: len(w.args) - 1})
+	}
+	return cs
+}
+
+// resolve looks up the cursors' sort_ids in tx and stores them in args,
+// whose prefix is the args of the where cursorConds added them to. An
+// unknown id is ErrNotFound.
+func (a archive) resolve(ctx context.Context, dbh *db, tx *sql.Tx, user string, cs []cursor, args []any) error {
+	for _, c := range cs {
+		var sortID int64
+		err := dbh.queryRow(ctx, tx, archSortID, a.s.host, user, a.s.store, c.id).Scan(&sortID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: archive cursor %q: %w", c.id, storage.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: archive cursor: %w", err)
+		}
+		args[c.idx] = sortID
+	}
+	return nil
+}
+
+// selection returns SELECT <cols> ... with the order and limit of q.
+func selection(cols string, w *where, q storage.Query) (string, []any) {
+	var b strings.Builder
+	args := append([]any(nil), w.args...)
+	b.WriteString("SELECT " + cols + " FROM archive WHERE " + w.String() + " ORDER BY sort_id")
+	if q.Reverse {
+		b.WriteString(" DESC")
+	}
+	if q.Limit > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, q.Limit)
+	}
+	return b.String(), args
+}
+
+func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]storage.Item, int, error) {
+	if err := driverutil.CheckFind(q); err != nil {
+		return nil, 0, err
+	}
+	paged := q.After != "" || q.Before != ""
+	w, err := a.filters(user, q, paged)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: archive find: %w", err)
+	}
+	cw := w
+	if paged {
+		cw, _ = a.filters(user, q, false)
+	}
+	// The statements are built (and prepared) before the transaction starts.
+	countQuery, countArgs := "SELECT count(*) FROM archive WHERE "+cw.String(), cw.args
+	cur := a.cursorConds(q, w)
+	query, args := selection(archCols, w, q)
+	if err := a.s.d.r.prepare(ctx, query); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: archive find: %w", err)
+	}
+	if q.Total {
+		if err := a.s.d.r.prepare(ctx, countQuery); err != nil {
+			return nil, 0, fmt.Errorf("sqlite: archive count: %w", err)
+		}
+	}
+	total := -1
+	var items []storage.Item
+	err = a.s.d.readTx(ctx, func(tx *sql.Tx) error {
+		if q.Total {
+			if err := a.s.d.r.queryRow(ctx, tx, countQuery, countArgs...).Scan(&total); err != nil {
+				return fmt.Errorf("sqlite: archive count: %w", err)
+			}
+		}
+		if err := a.resolve(ctx, a.s.d.r, tx, user, cur, args); err != nil {
+			return err
+		}
+		rows, err := a.s.d.r.query(ctx, tx, query, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: archive find: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			it, err := scanItem(rows)
+			if err != nil {
+				return fmt.Errorf("sqlite: archive find: %w", err)
+			}
+			items = append(items, it)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: archive find: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return items, total, nil
+}
+
+func (a archive) Delete(ctx context.Context, user string, q storage.Query) (int, error) {
+	if err := driverutil.CheckFind(q); err != nil {
+		return 0, err
+	}
+	w, err := a.filters(user, q, q.After != "" || q.Before != "")
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: archive delete: %w", err)
+	}
+	cur := a.cursorConds(q, w)
+	var query string
+	var args []any
+	switch {
+	case q.Truncate > 0:
+		sel, selArgs := selection("sort_id", w, q)
+		query = "DELETE FROM archive WHERE sort_id IN (SELECT sort_id FROM (" + sel + ") ORDER BY sort_id DESC LIMIT -1 OFFSET ?)"
+		args = append(selArgs, q.Truncate)
+	case q.Limit > 0:
+		sel, selArgs := selection("sort_id", w, q)
+		query, args = "DELETE FROM archive WHERE sort_id IN ("+sel+")", selArgs
+	default:
+		query, args = "DELETE FROM archive WHERE "+w.String(), slices.Clone(w.args)
+	}
+	if err := a.s.d.w.prepare(ctx, query); err != nil {
+		return 0, fmt.Errorf("sqlite: archive delete: %w", err)
+	}
+	var n int64
+	err = a.s.d.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := a.resolve(ctx, a.s.d.w, tx, user, cur, args); err != nil {
+			return err
+		}
+		res, err := a.s.d.w.exec(ctx, tx, query, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: archive delete: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+func (a archive) DeleteAll(ctx context.Context, q storage.Query) (int, error) {
+	if err := driverutil.CheckDeleteAll(q); err != nil {
+		return 0, err
+	}
+	w := &where{}
+	w.add("host = ? AND store = ?", a.s.host, a.s.store)
+	if !q.Start.IsZero() {
+		w.add(`"when" >= ?`, driverutil.Millis(q.Start))
+	}
+	if !q.End.IsZero() {
+		w.add(`"when" <= ?`, driverutil.Millis(q.End))
+	}
+	if q.With != "" {
+		w.add(`"with" = ?`, q.With)
+	}
+	res, err := a.s.d.w.exec(ctx, nil, "DELETE FROM archive WHERE "+w.String(), w.args...)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: archive delete all: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: archive delete all: %w", err)
+	}
+	return int(n), nil
+}
