@@ -24,13 +24,12 @@ const (
 
 // Lifecycle events on a host's bus (Data is a Session unless noted).
 const (
-	EventSessionBound   = "session/bound"   // resource bound
-	EventSessionClosed  = "session/closed"  // session gone (Data is a Session)
-	EventUserCreated    = "user/created"    // Data is a UserEvent
-	EventUserDeleted    = "user/deleted"    // Data is a UserEvent; modules delete their data
-	EventHostActivated  = "host/activated"  // all modules of the host provisioned
-	EventRosterLoad     = "roster/load"     // Data is *RosterQuery; answered by the roster module
-	EventIdleCheck      = "session/idle"    // a session had no traffic for the idle timeout
+	EventSessionBound  = "session/bound"  // resource bound
+	EventSessionClosed = "session/closed" // session gone (Data is a Session)
+	EventUserCreated   = "user/created"   // Data is a UserEvent
+	EventUserDeleted   = "user/deleted"   // Data is a UserEvent; modules delete their data
+	EventHostActivated = "host/activated" // all modules of the host provisioned
+	EventIdleCheck     = "session/idle"   // a session had no traffic for the idle timeout
 )
 
 // UserEvent is the payload of user/* events.

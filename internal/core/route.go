@@ -164,7 +164,7 @@ func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Elem
 	}
 	if dest == "self" {
 		ev.Name = module.EventPresenceOut
-		h.bus().Fire(ctx, ev)
+		s.bounce(ctx, sess, st, h.bus().Fire(ctx, ev))
 		return
 	}
 	if to.IsZero() {
@@ -207,6 +207,17 @@ func validate(st *stanza.Element) (stanza.Error, bool) {
 		}
 	}
 	return stanza.Error{}, true
+}
+
+func isBroadcastPresence(st *stanza.Element) bool {
+	if st.Name != stanza.KindPresence {
+		return false
+	}
+	switch st.Type() {
+	case "", "unavailable", "probe":
+		return true
+	}
+	return false
 }
 
 func destOf(to jid.JID) string {
@@ -259,7 +270,10 @@ func (s *Server) route(ctx context.Context, origin event.Origin, st *stanza.Elem
 	if h == nil {
 		ev := &event.Event{Name: module.EventRouteRemote, Origin: origin, Stanza: st, To: to, From: from}
 		v := s.global.Fire(ctx, ev)
-		if !v.Stopped() {
+		if !v.Stopped() && !isBroadcastPresence(st) {
+			// Presence broadcasts and probes to unreachable domains are
+			// dropped silently: bouncing them would answer every login and
+			// status change with errors about each remote contact.
 			v = event.Error(stanza.ErrText(stanza.RemoteServerNotFound, "no route to "+to.Domain()))
 		}
 		s.bounce(ctx, origin, st, v)
