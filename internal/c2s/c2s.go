@@ -244,6 +244,11 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 				if s.secure || authenticated {
 					return serr(stream.PolicyViolation, "TLS already negotiated")
 				}
+				if dec.Buffered() != 0 {
+					// Bytes sent after <starttls/> before the handshake would
+					// be plaintext smuggled into the encrypted stream.
+					return serr(stream.PolicyViolation, "data after <starttls/> before the TLS handshake")
+				}
 				s.sendRaw([]byte(`<proceed xmlns="` + stream.NSTLS + `"/>`))
 				if err := s.flush(); err != nil {
 					return err
@@ -285,7 +290,8 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 				}
 				if done {
 					authenticated = true
-					dec.Reset(rd)
+					// Keep buffered input: a client may pipeline the new header.
+					dec.Restart()
 					break negotiate
 				}
 			case el.Name == "iq" && el.Space == stanza.NSClient && authenticated:

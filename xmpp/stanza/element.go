@@ -10,6 +10,7 @@
 package stanza
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -252,13 +253,12 @@ func (e *Element) appendNS(buf []byte, parentNS string, depth int) []byte {
 		if a.Space != "" {
 			nsAttr++
 			// Qualified attributes get a generated prefix declared inline.
-			p := "ns" + string(rune('0'+nsAttr%10))
-			buf = append(buf, "xmlns:"...)
-			buf = append(buf, p...)
+			buf = append(buf, "xmlns:ns"...)
+			buf = strconv.AppendInt(buf, int64(nsAttr), 10)
 			buf = append(buf, `="`...)
 			buf = AppendEscaped(buf, a.Space, true)
-			buf = append(buf, `" `...)
-			buf = append(buf, p...)
+			buf = append(buf, `" ns`...)
+			buf = strconv.AppendInt(buf, int64(nsAttr), 10)
 			buf = append(buf, ':')
 		}
 		buf = append(buf, a.Name...)

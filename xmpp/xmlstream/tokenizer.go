@@ -142,6 +142,11 @@ type rawAttr struct {
 // restrictions, and does not allocate in steady state: tokens point into
 // its buffer, and character data and attribute values are decoded in
 // place.
+//
+// Character data between top-level elements (which must be white space)
+// is consumed without being returned, and a self-closing tag yields a
+// StartElement (with SelfClosing set) and an EndElement. Tokens are
+// never split: Next returns only once a whole token is buffered.
 type Tokenizer struct {
 	r    io.Reader
 	rerr error // read error to return after the data read along with it
