@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/metronome-xmpp/metronome/internal/app"
+	"github.com/metronome-xmpp/metronome/module"
 )
 
 func (c *ctl) checkCmd() *cobra.Command {
@@ -35,6 +36,23 @@ func (c *ctl) checkCmd() *cobra.Command {
 			if _, err := app.Options(cfg); err != nil {
 				fmt.Fprintf(out, "config: ERROR: %v\n", err)
 				problems++
+			}
+			// Decode and validate every module's options as the daemon will.
+			for _, h := range cfg.Hosts {
+				for _, name := range cfg.EnabledModules(h.Name) {
+					info, _ := module.Lookup(name)
+					m := info.New()
+					err := cfg.DecodeModule(h.Name, name, m)
+					if v, ok := m.(module.Validator); ok && err == nil {
+						if err = v.Validate(); err != nil {
+							err = cfg.ModuleError(h.Name, name, err)
+						}
+					}
+					if err != nil {
+						fmt.Fprintf(out, "config: ERROR: %v\n", err)
+						problems++
+					}
+				}
 			}
 			for _, h := range cfg.Hosts {
 				tf := h.TLS

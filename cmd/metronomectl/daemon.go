@@ -32,10 +32,15 @@ func daemonBinary() (string, error) {
 	return p, nil
 }
 
-func (c *ctl) running() (app.Status, bool) {
+// running asks the daemon for its status. It returns an error only when
+// the daemon cannot even be looked for (no admin socket path).
+func (c *ctl) running() (app.Status, bool, error) {
 	var st app.Status
 	err := c.call("status", nil, &st)
-	return st, err == nil
+	if err != nil && !errors.Is(err, admin.ErrNotRunning) {
+		return st, false, err
+	}
+	return st, err == nil, nil
 }
 
 func (c *ctl) start(cmd *cobra.Command) error {
@@ -43,7 +48,7 @@ func (c *ctl) start(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if st, ok := c.running(); ok {
+	if st, ok, _ := c.running(); ok {
 		fmt.Fprintf(cmd.OutOrStdout(), "metronome is already running (pid %d)\n", st.PID)
 		return nil
 	}
@@ -83,7 +88,7 @@ func (c *ctl) start(cmd *cobra.Command) error {
 		case <-deadline:
 			return fmt.Errorf("metronome did not answer within 30s; see %s", logPath)
 		case <-tick.C:
-			if st, ok := c.running(); ok {
+			if st, ok, _ := c.running(); ok {
 				fmt.Fprintf(cmd.OutOrStdout(), "metronome started (pid %d), log: %s\n", st.PID, logPath)
 				return nil
 			}
@@ -108,7 +113,10 @@ func (c *ctl) stop(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	st, ok := c.running()
+	st, ok, err := c.running()
+	if err != nil {
+		return err
+	}
 	pid := st.PID
 	if !ok {
 		if pid, err = app.ReadPID(cfg.Server.PIDFile); err != nil {
@@ -170,7 +178,10 @@ func (c *ctl) reloadCmd() *cobra.Command {
 func (c *ctl) statusCmd() *cobra.Command {
 	return &cobra.Command{Use: "status", Short: "Show whether the server runs, and its sessions", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, ok := c.running()
+			st, ok, err := c.running()
+			if err != nil {
+				return err
+			}
 			if !ok {
 				return &exitError{3, errors.New("metronome is not running")}
 			}

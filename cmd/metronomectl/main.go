@@ -57,14 +57,28 @@ func (c *ctl) load() (*config.Config, error) {
 	return cfg, nil
 }
 
-func (c *ctl) call(op string, args, out any) error {
+// socket returns the admin socket path. When the configuration does not
+// load (say, while it is being edited), the path is still read from its
+// [server] section so that the running daemon stays reachable.
+func (c *ctl) socket() (string, error) {
 	cfg, err := c.load()
+	if err == nil {
+		return cfg.Server.AdminSocket, nil
+	}
+	if p, lerr := app.AdminSocketLenient(c.configPath); lerr == nil {
+		return p, nil
+	}
+	return "", err
+}
+
+func (c *ctl) call(op string, args, out any) error {
+	path, err := c.socket()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return admin.Call(ctx, cfg.Server.AdminSocket, op, args, out)
+	return admin.Call(ctx, path, op, args, out)
 }
 
 func newRoot() *cobra.Command {

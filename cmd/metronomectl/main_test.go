@@ -90,6 +90,11 @@ func TestCheckAndStatus(t *testing.T) {
 	if err == nil || !strings.Contains(out, "metronome.toml:") {
 		t.Fatalf("check of a bad config: %v %q", err, out)
 	}
+	badOpt := writeConfig(t, "[modules.register]\nallow = true\n")
+	out, err = run(t, "", "--config", badOpt, "check", "--no-dns")
+	if err == nil || !strings.Contains(out, `unknown option "allow"`) {
+		t.Fatalf("check of an unknown module option: %v %q", err, out)
+	}
 	_, err = run(t, "", "--config", cfg, "status")
 	var ee *exitError
 	if err == nil || !errorsAs(err, &ee) || ee.code != 3 {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pelletier/go-toml/v2"
+
 	"github.com/metronome-xmpp/metronome/internal/c2s"
 	"github.com/metronome-xmpp/metronome/internal/config"
 	"github.com/metronome-xmpp/metronome/internal/core"
@@ -176,4 +178,34 @@ func Options(cfg *config.Config) (*core.Options, error) {
 		})
 	}
 	return o, nil
+}
+
+// AdminSocketLenient reads the admin socket path from a configuration file
+// that may not validate: only [server] data_dir and admin_socket are read.
+func AdminSocketLenient(explicit string) (string, error) {
+	path, err := config.Find(explicit)
+	if err != nil || path == "" {
+		return "", errors.New("no configuration file")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var doc struct {
+		Server struct {
+			DataDir     string `toml:"data_dir"`
+			AdminSocket string `toml:"admin_socket"`
+		} `toml:"server"`
+	}
+	if err := toml.Unmarshal(b, &doc); err != nil {
+		return "", err
+	}
+	if doc.Server.AdminSocket != "" {
+		return doc.Server.AdminSocket, nil
+	}
+	dd := doc.Server.DataDir
+	if dd == "" {
+		dd = config.Default().Server.DataDir
+	}
+	return filepath.Join(dd, "admin.sock"), nil
 }

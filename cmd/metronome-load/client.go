@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xdg-go/scram"
+
+	"github.com/metronome-xmpp/metronome/xmpp/stanza"
+	"github.com/metronome-xmpp/metronome/xmpp/stream"
+	"github.com/metronome-xmpp/metronome/xmpp/xmlstream"
+)
+
+const (
+	nsPing       = "urn:xmpp:ping"
+	writeTimeout = 10 * time.Second
+	// upID is the id of the ping sent after the initial presence: its
+	// answer (result or error) proves the presence was processed.
+	upID = "load-up"
+)
+
+// client is one logged-in session. After login a reader goroutine owns the
+// decoder; writes are serialised by wmu.
+type client struct {
+	idx  int
+	jid  string // bound full JID
+	conn net.Conn
+	dec  *xmlstream.Decoder
+	in   tailReader // what the decoder reads: conn, keeping the last bytes for error reports
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	onMessage func(c *client, el *stanza.Element)
+	done      chan struct{} // closed when the reader stops
+	err       error         // why the reader stopped; read after done
+	closing   chan struct{} // closed when we end the stream ourselves
+	closeOnce sync.Once
+}
+
+// loginParams is what one login needs.
+type loginParams struct {
+	addr      string // resolved loopback address
+	directTLS bool
+	domain    string
+	local     string // account localpart
+	password  string
+	resource  string
+	timeout   time.Duration
+}
+
+// login connects, negotiates TLS (STARTTLS or direct), authenticates with
+// SCRAM-SHA-256, binds, sends initial presence and waits for the answer to
+// a ping sent after it, so that the session is fully established when
+// login returns. The reader goroutine is running on return.
+func login(ctx context.Context, p loginParams, idx int, onMessage func(*client, *stanza.Element)) (*client, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	// Abort blocking reads and writes when ctx ends (signal, duration cap).
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	c := &client{idx: idx, conn: raw, onMessage: onMessage, done: make(chan struct{}), closing: make(chan struct{})}
+	fail := func(step string, err error) (*client, error) {
+		_ = raw.Close()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", err, ctx.Err())
+		}
+		return nil, fmt.Errorf("%s@%s: %s: %w; last bytes received: %q", p.local, p.domain, step, err, c.in.tail())
+	}
+	// The server's certificate is not verified: the tool only talks to a
+	// server on loopback, usually with a generated self-signed certificate.
+	tlsCfg := &tls.Config{ServerName: p.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	if p.directTLS {
+		tc := tls.Client(raw, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail("TLS handshake", err)
+		}
+		c.conn = tc
+	}
+	c.in.r = c.conn
+	c.dec = xmlstream.NewDecoder(&c.in, xmlstream.Limits{MaxBytes: 1 << 20})
+	features, err := c.open(p.domain)
+	if err != nil {
+		return fail("stream open", err)
+	}
+	if !p.directTLS {
+		if features.Child(stream.NSTLS, "starttls") == nil {
+			return fail("STARTTLS", errors.New("not offered"))
+		}
+		if err := c.writeString(`<starttls xmlns="` + stream.NSTLS + `"/>`); err != nil {
+			return fail("STARTTLS", err)
+		}
+		el, err := c.dec.Element()
+		if err != nil {
+			return fail("STARTTLS", err)
+		}
+		if el.Name != "proceed" {
+			return fail("STARTTLS", fmt.Errorf("got %s", el))
+		}
+		if c.dec.Buffered() > 0 {
+			return fail("STARTTLS", errors.New("data after <proceed/>"))
+		}
+		tc := tls.Client(raw, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail("TLS handshake", err)
+		}
+		c.conn = tc
+		c.in.r = tc
+		c.dec.Reset(&c.in)
+		if features, err = c.open(p.domain); err != nil {
+			return fail("stream open after STARTTLS", err)
+		}
+	}
+	if !offers(features, "SCRAM-SHA-256") {
+		return fail("SASL", errors.New("SCRAM-SHA-256 not offered"))
+	}
+	if err := c.auth(p.local, p.password); err != nil {
+		return fail("SASL", err)
+	}
+	c.dec.Restart()
+	if _, err := c.open(p.domain); err != nil {
+		return fail("stream open after SASL", err)
+	}
+	b := []byte(`<iq type="set" id="bind"><bind xmlns="` + stream.NSBind + `">`)
+	if p.resource != "" {
+		b = append(b, "<resource>"...)
+		b = stanza.AppendEscaped(b, p.resource, false)
+		b = append(b, "</resource>"...)
+	}
+	b = append(b, "</bind></iq>"...)
+	if err := c.write(b); err != nil {
+		return fail("bind", err)
+	}
+	el, err := c.dec.Element()
+	if err != nil {
+		return fail("bind", err)
+	}
+	if el.Name != "iq" || el.Type() != "result" || el.ID() != "bind" {
+		return fail("bind", fmt.Errorf("got %s", el))
+	}
+	c.jid = el.Child(stream.NSBind, "bind").ChildText(stream.NSBind, "jid")
+	if c.jid == "" {
+		return fail("bind", fmt.Errorf("no JID in %s", el))
+	}
+	// Initial presence, then a ping whose answer marks the session as up.
+	if err := c.writeString(`<presence/><iq type="get" id="` + upID + `" to="` + p.domain + `"><ping xmlns="` + nsPing + `"/></iq>`); err != nil {
+		return fail("presence", err)
+	}
+	for {
+		el, err := c.dec.Element()
+		if err != nil {
+			return fail("waiting for the ping answer", err)
+		}
+		if el.Name == "iq" && el.ID() == upID && (el.Type() == "result" || el.Type() == "error") {
+			break
+		}
+		c.handle(el) // presence echoes, server pings, early messages
+	}
+	_ = raw.SetDeadline(time.Time{})
+	go c.readLoop()
+	return c, nil
+}
+
+// tailReader reads from r and keeps the last bytes read, to show what the
+// server sent last when something goes wrong.
+type tailReader struct {
+	r    io.Reader
+	buf  [320]byte
+	next int  // write position in buf
+	full bool // buf has wrapped
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	b := p[:n]
+	if len(b) > len(t.buf) {
+		b = b[len(b)-len(t.buf):]
+	}
+	for len(b) > 0 {
+		k := copy(t.buf[t.next:], b)
+		b = b[k:]
+		t.next += k
+		if t.next == len(t.buf) {
+			t.next, t.full = 0, true
+		}
+	}
+	return n, err
+}
+
+// tail returns the last bytes read (up to the buffer's size). Only the
+// goroutine reading may call it.
+func (t *tailReader) tail() string {
+	if !t.full {
+		return string(t.buf[:t.next])
+	}
+	return string(t.buf[t.next:]) + string(t.buf[:t.next])
+}
+
+func offers(features *stanza.Element, mech string) bool {
+	m := features.Child(stream.NSSASL, "mechanisms")
+	if m == nil {
+		return false
+	}
+	for el := range m.Elements {
+		if el.Name == "mechanism" && strings.TrimSpace(el.Text()) == mech {
+			return true
+		}
+	}
+	return false
+}
+
+// open sends a stream header and reads the server's header and features.
+func (c *client) open(domain string) (*stanza.Element, error) {
+	if err := c.writeString(`<?xml version='1.0'?><stream:stream xmlns="jabber:client" xmlns:stream="` + stream.NS +
+		`" to="` + domain + `" version="1.0">`); err != nil {
+		return nil, err
+	}
+	if _, err := c.dec.Header(); err != nil {
+		return nil, err
+	}
+	el, err := c.dec.Element()
+	if err != nil {
+		return nil, err
+	}
+	if el.Name != "features" || el.Space != stream.NS {
+		return nil, fmt.Errorf("expected <stream:features/>, got %s", el)
+	}
+	return el, nil
+}
+
+// auth runs a SCRAM-SHA-256 exchange (RFC 5802, RFC 7677), checking the
+// server's signature.
+func (c *client) auth(user, password string) error {
+	cl, err := scram.SHA256.NewClient(user, password, "")
+	if err != nil {
+		return err
+	}
+	conv := cl.NewConversation()
+	first, err := conv.Step("")
+	if err != nil {
+		return err
+	}
+	if err := c.writeString(`<auth xmlns="` + stream.NSSASL + `" mechanism="SCRAM-SHA-256">` +
+		base64.StdEncoding.EncodeToString([]byte(first)) + `</auth>`); err != nil {
+		return err
+	}
+	for {
+		el, err := c.dec.Element()
+		if err != nil {
+			return err
+		}
+		data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(el.Text()))
+		if err != nil {
+			return fmt.Errorf("bad base64 in %s", el)
+		}
+		switch el.Name {
+		case "challenge":
+			resp, err := conv.Step(string(data))
+			if err != nil {
+				return err
+			}
+			if err := c.writeString(`<response xmlns="` + stream.NSSASL + `">` +
+				base64.StdEncoding.EncodeToString([]byte(resp)) + `</response>`); err != nil {
+				return err
+			}
+		case "success":
+			if _, err := conv.Step(string(data)); err != nil {
+				return fmt.Errorf("server signature: %w", err)
+			}
+			if !conv.Valid() {
+				return errors.New("server signature not verified")
+			}
+			return nil
+		default:
+			return fmt.Errorf("%s", el)
+		}
+	}
+}
+
+func (c *client) readLoop() {
+	defer close(c.done)
+	for {
+		el, err := c.dec.Element()
+		if err != nil {
+			select {
+			case <-c.closing:
+				c.err = err
+			default: // not closed by us: keep what came last for the report
+				c.err = fmt.Errorf("%w; last bytes received: %q", err, c.in.tail())
+			}
+			return
+		}
+		c.handle(el)
+	}
+}
+
+// handle processes one element received after binding.
+func (c *client) handle(el *stanza.Element) {
+	switch el.Name {
+	case "message":
+		if c.onMessage != nil {
+			c.onMessage(c, el)
+		}
+	case "iq":
+		t := el.Type()
+		if t != "get" && t != "set" {
+			return
+		}
+		// Answer pings (the server's idle check); refuse anything else.
+		b := []byte(`<iq id="`)
+		b = stanza.AppendEscaped(b, el.ID(), true)
+		if f := el.From(); f != "" {
+			b = append(b, `" to="`...)
+			b = stanza.AppendEscaped(b, f, true)
+		}
+		if p := el.FirstChild(); t == "get" && p != nil && p.Space == nsPing && p.Name == "ping" {
+			b = append(b, `" type="result"/>`...)
+		} else {
+			b = append(b, `" type="error"><error type="cancel"><service-unavailable xmlns="`+stanza.NSStanzas+`"/></error></iq>`...)
+		}
+		_ = c.write(b)
+	}
+}
+
+func (c *client) writeString(s string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.conn.Write([]byte(s))
+	return err
+}
+
+func (c *client) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.conn.Write(b)
+	return err
+}
+
+// sendMessage sends chat message seq to the full JID to; its body carries
+// the sequence number and the send timestamp (Unix nanoseconds).
+func (c *client) sendMessage(to string, seq int, sent int64) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := append(c.wbuf[:0], `<message type="chat" to="`...)
+	b = stanza.AppendEscaped(b, to, true)
+	b = append(b, `" id="m`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, `"><body>`...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, sent, 10)
+	b = append(b, `</body></message>`...)
+	c.wbuf = b
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.conn.Write(b)
+	return err
+}
+
+// parseBody returns the sequence number and send timestamp of a message
+// sent by sendMessage.
+func parseBody(body string) (seq int, sent int64, ok bool) {
+	a, b, found := strings.Cut(body, " ")
+	if !found {
+		return 0, 0, false
+	}
+	s, err1 := strconv.Atoi(a)
+	t, err2 := strconv.ParseInt(b, 10, 64)
+	return s, t, err1 == nil && err2 == nil && s >= 0
+}
+
+// close ends the stream, waits up to wait for the server to close its
+// side, then closes the connection. Calls after the first do nothing.
+func (c *client) close(wait time.Duration) {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		_ = c.writeString(stream.Close)
+		t := time.NewTimer(wait)
+		select {
+		case <-c.done:
+		case <-t.C:
+		}
+		t.Stop()
+		_ = c.conn.Close()
+		<-c.done
+	})
+}

@@ -1,0 +1,543 @@
+// Package integration drives the built metronome and metronomectl binaries
+// over real sockets with third-party clients (STYLE.md §8).
+//
+// Every test builds nothing itself: the binaries are built once per test
+// binary run from the working tree (so server fixes show up at the next run),
+// with -race when the tests run with -race. Each test then starts its own
+// daemon on free loopback ports with a temporary configuration and data
+// directory, creates its accounts with `metronomectl user add`, and stops the
+// daemon with `metronomectl stop`.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binDir   string // holds the built metronome and metronomectl
+	buildErr error
+	building sync.Once
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "metronome-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// moduleRoot is the repository root, two levels above this package.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("module root not found: %v", err)
+	}
+	return root
+}
+
+// binaries builds ./cmd/metronome and ./cmd/metronomectl once and returns
+// their paths.
+func binaries(t *testing.T) (daemon, ctl string) {
+	t.Helper()
+	building.Do(func() {
+		root := moduleRoot(t)
+		// The go command caches test results keyed on the files a test
+		// reads; stat every source file of the module so that a change to
+		// the server invalidates a cached PASS of these tests.
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			if n := d.Name(); strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" {
+				_, _ = os.Stat(p)
+			}
+			return nil
+		})
+		args := []string{"build", "-o", binDir + string(os.PathSeparator)}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "./cmd/metronome", "./cmd/metronomectl")
+		cmd := exec.Command("go", args...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "metronome"), filepath.Join(binDir, "metronomectl")
+}
+
+// freePorts returns n distinct loopback TCP ports that were free a moment
+// ago (all are held open together, so they differ).
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// serverConfig is what a test wants in the daemon's configuration.
+type serverConfig struct {
+	Modules      []string // [modules] enabled
+	Registration bool     // [modules.register] allow_registration
+	Extra        string   // appended verbatim
+}
+
+var defaultModules = []string{"roster", "presence", "message", "offline", "disco", "ping", "register"}
+
+// server is one metronome daemon started by a test.
+type server struct {
+	t          *testing.T
+	daemon     string
+	ctlBin     string
+	dir        string
+	configPath string
+	logPath    string
+	Domain     string
+	C2S        int // STARTTLS port
+	C2STLS     int // direct TLS port
+
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the daemon exited
+	waitErr error         // its exit status, valid after done
+}
+
+// startServer starts a daemon with cfg and waits until `metronomectl
+// status` answers. It is stopped at the end of the test.
+func startServer(t *testing.T, cfg serverConfig) *server {
+	t.Helper()
+	daemon, ctl := binaries(t)
+	// Not t.TempDir(): the admin socket lives in the data directory and a
+	// unix socket path must stay under ~100 bytes.
+	dir, err := os.MkdirTemp("", "metronome-it-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &server{
+		t: t, daemon: daemon, ctlBin: ctl, dir: dir,
+		configPath: filepath.Join(dir, "metronome.toml"),
+		logPath:    filepath.Join(dir, "metronome.log"),
+		Domain:     "localhost",
+		done:       make(chan struct{}),
+	}
+	ports := freePorts(t, 2)
+	s.C2S, s.C2STLS = ports[0], ports[1]
+	s.writeConfig(cfg)
+
+	logf, err := os.Create(s.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(daemon, "--config", s.configPath)
+	s.cmd.Dir = dir
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		// Reap at once: `metronomectl stop` polls kill(pid, 0), which
+		// also succeeds for a zombie.
+		s.waitErr = s.cmd.Wait()
+		logf.Close()
+		close(s.done)
+	}()
+	t.Cleanup(s.cleanup)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := s.ctl("status"); err == nil {
+			break
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("metronome exited during start-up (%v):\n%s", s.waitErr, s.logTail(50))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metronome did not answer `metronomectl status` within 20s:\n%s", s.logTail(50))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+func (s *server) writeConfig(cfg serverConfig) {
+	s.t.Helper()
+	mods := cfg.Modules
+	if mods == nil {
+		mods = defaultModules
+	}
+	quoted := make([]string, len(mods))
+	for i, m := range mods {
+		quoted[i] = fmt.Sprintf("%q", m)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[server]\ndata_dir = %q\nlog_level = \"debug\"\n\n", filepath.Join(s.dir, "data"))
+	fmt.Fprintf(&b, "[listen]\nc2s = [\"127.0.0.1:%d\"]\nc2s_tls = [\"127.0.0.1:%d\"]\n\n", s.C2S, s.C2STLS)
+	fmt.Fprintf(&b, "[modules]\nenabled = [%s]\n", strings.Join(quoted, ", "))
+	if cfg.Registration {
+		b.WriteString("\n[modules.register]\nallow_registration = true\n")
+	}
+	if cfg.Extra != "" {
+		b.WriteString("\n" + cfg.Extra + "\n")
+	}
+	s.writeConfigText(b.String())
+}
+
+// writeConfigText replaces the configuration file.
+func (s *server) writeConfigText(text string) {
+	s.t.Helper()
+	if err := os.WriteFile(s.configPath, []byte(text), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// ctl runs metronomectl with the test's configuration and returns its
+// combined output.
+func (s *server) ctl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.ctlBin, append([]string{"--config", s.configPath}, args...)...)
+	cmd.Dir = s.dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// addUser creates an account with `metronomectl user add`.
+func (s *server) addUser(user, password string) string {
+	s.t.Helper()
+	jid := user + "@" + s.Domain
+	if out, err := s.ctl("user", "add", jid, "--password", password); err != nil {
+		s.t.Fatalf("metronomectl user add %s: %v\n%s", jid, err, out)
+	}
+	return jid
+}
+
+// stop runs `metronomectl stop` and checks that the daemon exits cleanly.
+func (s *server) stop() {
+	s.t.Helper()
+	out, err := s.ctl("stop")
+	if err != nil {
+		s.t.Errorf("metronomectl stop: %v\n%s", err, out)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.t.Fatalf("metronome still runs 20s after `metronomectl stop`:\n%s", s.logTail(50))
+	}
+	if s.waitErr != nil {
+		s.t.Errorf("metronome exited with %v after `metronomectl stop`:\n%s", s.waitErr, s.logTail(50))
+	}
+	if out, err := s.ctl("status"); err == nil {
+		s.t.Errorf("metronomectl status succeeds after stop:\n%s", out)
+	} else if ee := new(exec.ExitError); !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		s.t.Errorf("metronomectl status after stop: %v, want exit status 3\n%s", err, out)
+	}
+}
+
+// cleanup stops the daemon if the test did not, kills it (by pid) if it
+// does not stop, and reports data races and the log of a failed test.
+func (s *server) cleanup() {
+	select {
+	case <-s.done:
+	default:
+		_, _ = s.ctl("stop")
+		select {
+		case <-s.done:
+		case <-time.After(15 * time.Second):
+			s.t.Errorf("metronome (pid %d) did not stop; killing it", s.cmd.Process.Pid)
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	log, _ := os.ReadFile(s.logPath)
+	if bytes.Contains(log, []byte("WARNING: DATA RACE")) {
+		s.t.Errorf("the daemon reported a data race:\n%s", log)
+	} else if s.t.Failed() {
+		s.t.Logf("metronome log (last 150 lines):\n%s", s.logTail(150))
+	}
+}
+
+// waitLog polls the daemon's log until a line contains substr, and returns
+// that line.
+func (s *server) waitLog(substr string, timeout time.Duration) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(s.logPath)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, substr) {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no %q in the metronome log after %v:\n%s", substr, timeout, s.logTail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) logTail(n int) string {
+	b, _ := os.ReadFile(s.logPath)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// --- slixmpp ---------------------------------------------------------
+
+const python = "/usr/bin/python3"
+
+var (
+	slixmppOnce sync.Once
+	slixmppErr  error
+)
+
+// requireSlixmpp skips the test when /usr/bin/python3 cannot import
+// slixmpp, or fails it when METRONOME_REQUIRE_ALL=1 (as in CI).
+func requireSlixmpp(t *testing.T) {
+	t.Helper()
+	slixmppOnce.Do(func() {
+		out, err := exec.Command(python, "-c", "import slixmpp; print(slixmpp.__version__)").CombinedOutput()
+		if err != nil {
+			slixmppErr = fmt.Errorf("%s cannot import slixmpp (apt install python3-slixmpp): %v\n%s", python, err, out)
+		}
+	})
+	if slixmppErr != nil {
+		if os.Getenv("METRONOME_REQUIRE_ALL") == "1" {
+			t.Fatal(slixmppErr)
+		}
+		t.Skip(slixmppErr)
+	}
+}
+
+// script is a running slixmpp scenario (slixmpp/NAME.py).
+type script struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+	stdin  io.WriteCloser
+	lines  chan string // stdout, line by line; closed at EOF
+	stdout []string    // every line read so far
+	stderr *os.File
+	done   chan struct{}
+	err    error
+}
+
+// startScript starts slixmpp/NAME.py against s with the connection
+// arguments and args. Its stderr (slixmpp's DEBUG log with every stanza)
+// goes to a file that is shown when the test fails.
+func (s *server) startScript(t *testing.T, name string, args ...string) *script {
+	t.Helper()
+	requireSlixmpp(t)
+	path, err := filepath.Abs(filepath.Join("slixmpp", name+".py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := os.CreateTemp(s.dir, name+"-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scripts bound themselves to ~20s; this is the backstop.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	full := append([]string{path, "--host", "localhost", "--domain", s.Domain,
+		"--port", fmt.Sprint(s.C2S), "--tls-port", fmt.Sprint(s.C2STLS)}, args...)
+	cmd := exec.CommandContext(ctx, python, full...)
+	cmd.Dir = filepath.Dir(path)
+	cmd.Stderr = stderr
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
+	sc := &script{t: t, name: name, cmd: cmd, cancel: cancel, stderr: stderr,
+		lines: make(chan string, 100), done: make(chan struct{})}
+	if sc.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		r := bufio.NewScanner(out)
+		for r.Scan() {
+			sc.lines <- r.Text()
+		}
+		close(sc.lines)
+		sc.err = cmd.Wait()
+		close(sc.done)
+	}()
+	t.Cleanup(func() {
+		sc.stdin.Close()
+		select {
+		case <-sc.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s.py (pid %d) still runs; killing it", name, cmd.Process.Pid)
+			cancel() // kills this process only
+			<-sc.done
+		}
+		cancel()
+		stderr.Close()
+	})
+	return sc
+}
+
+// next returns the next stdout line, or false at EOF or after timeout.
+func (sc *script) next(timeout time.Duration) (string, bool) {
+	select {
+	case l, ok := <-sc.lines:
+		if ok {
+			sc.stdout = append(sc.stdout, l)
+			sc.t.Logf("%s.py: %s", sc.name, l)
+		}
+		return l, ok
+	case <-time.After(timeout):
+		return "", false
+	}
+}
+
+// expect reads stdout until a line starting with prefix and returns it. A
+// FAIL line, the end of the output or the timeout fail the test.
+func (sc *script) expect(prefix string, timeout time.Duration) string {
+	sc.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l, ok := sc.next(time.Until(deadline))
+		if !ok {
+			sc.fail("no line starting with %q", prefix)
+		}
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+		if strings.HasPrefix(l, "FAIL") {
+			sc.fail("%s", l)
+		}
+	}
+}
+
+// send writes one command line to the script's stdin.
+func (sc *script) send(line string) {
+	sc.t.Helper()
+	if _, err := io.WriteString(sc.stdin, line+"\n"); err != nil {
+		sc.fail("writing %q to stdin: %v", line, err)
+	}
+}
+
+// wait reads the rest of stdout, waits for the exit and fails the test
+// unless the script printed PASS and exited with status 0.
+func (sc *script) wait() []string {
+	sc.t.Helper()
+	for {
+		if _, ok := sc.next(60 * time.Second); !ok {
+			break
+		}
+	}
+	select {
+	case <-sc.done:
+	case <-time.After(30 * time.Second):
+		sc.fail("did not exit")
+	}
+	if sc.err != nil || len(sc.stdout) == 0 || sc.stdout[len(sc.stdout)-1] != "PASS" {
+		sc.fail("no PASS (exit: %v)", sc.err)
+	}
+	return sc.stdout
+}
+
+// fail stops the test with the script's XML log.
+func (sc *script) fail(format string, args ...any) {
+	sc.t.Helper()
+	// The stdout lines were logged as they came.
+	sc.t.Fatalf("%s.py: %s\nclient log (slixmpp internals left out):\n%s",
+		sc.name, fmt.Sprintf(format, args...), sc.log())
+}
+
+// log is the script's stderr without slixmpp's internal DEBUG chatter: the
+// "xml:" lines (every byte each client sent and received), warnings,
+// errors and tracebacks.
+func (sc *script) log() string {
+	b, err := os.ReadFile(sc.stderr.Name())
+	if err != nil {
+		return err.Error()
+	}
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, " DEBUG   slixmpp.") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// runScript runs a scenario to completion and returns its stdout lines.
+func (s *server) runScript(t *testing.T, name string, args ...string) []string {
+	t.Helper()
+	sc := s.startScript(t, name, args...)
+	sc.stdin.Close()
+	return sc.wait()
+}
+
+// line returns the first line starting with prefix, failing the test if
+// there is none.
+func line(t *testing.T, lines []string, prefix string) string {
+	t.Helper()
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	t.Fatalf("no line starting with %q in:\n%s", prefix, strings.Join(lines, "\n"))
+	return ""
+}
+
+// field returns the value of key=value in a result line.
+func field(l, key string) string {
+	for _, f := range strings.Fields(l) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
