@@ -131,7 +131,7 @@ func OpenStorage(ctx context.Context, cfg *config.Config) (storage.Driver, error
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
-		return sqlite.Open(path)
+		return sqlite.OpenOptions(path, sqlite.Options{Synchronous: cfg.Storage.SQLite.Synchronous})
 	}
 }
 

@@ -78,7 +78,8 @@ type Storage struct {
 
 // SQLite is [storage] sqlite = { ... }.
 type SQLite struct {
-	Path string // default <data_dir>/metronome.db
+	Path        string // default <data_dir>/metronome.db
+	Synchronous string // full (default: acknowledged writes survive power loss) | normal
 }
 
 // Postgres is [storage] postgres = { ... }.
@@ -202,7 +203,7 @@ func Default() *Config {
 			LogFormat: "text",
 			LogLevels: map[string]string{},
 		},
-		Storage: Storage{Default: StorageSQLite},
+		Storage: Storage{Default: StorageSQLite, SQLite: SQLite{Synchronous: "full"}},
 		Listen: Listen{
 			C2S:    []string{"[::]:5222"},
 			C2STLS: []string{"[::]:5223"},

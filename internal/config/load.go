@@ -458,6 +458,7 @@ func (l *loader) storage(s *section, st *Storage) {
 	s.enum("default", &st.Default, storageKinds)
 	if t := s.table("sqlite"); t != nil {
 		t.path("path", &st.SQLite.Path)
+		t.enum("synchronous", &st.SQLite.Synchronous, []string{"full", "normal"})
 		t.done()
 	}
 	if t := s.table("postgres"); t != nil {

@@ -117,8 +117,8 @@ func BenchmarkRouteMessageLocal(b *testing.B) {
 		sent++
 		// Keep the recipient's queue short, as a reading client does: a
 		// session with megabytes queued is closed as a slow consumer.
-		if sent%256 == 0 {
-			for (sent-1)*size-received.n.Load() > 256<<10 {
+		if sent%64 == 0 {
+			for (sent-1)*size-received.n.Load() > 32<<10 {
 				runtime.Gosched()
 			}
 		}

@@ -14,6 +14,5 @@ func TestConformance(t *testing.T) {
 
 func newDriver(testing.TB) storage.Driver { return memory.New() }
 
-func BenchmarkArchiveAppend(b *testing.B) { storagetest.BenchArchiveAppend(b, newDriver) }
-
-func BenchmarkArchiveFind(b *testing.B) { storagetest.BenchArchiveFind(b, newDriver, 100_000) }
+// BenchmarkStorage runs every storagetest benchmark.
+func BenchmarkStorage(b *testing.B) { storagetest.Bench(b, newDriver) }

@@ -179,10 +179,8 @@ func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]stor
 	ids := cursors(w, q)
 	query := selection(archCols, w, q)
 
-	// The page and the count go in one round trip.
-	batch := &pgx.Batch{}
 	var items []storage.Item
-	batch.Queue(query, w.args...).Query(func(rows pgx.Rows) error {
+	scan := func(rows pgx.Rows) error {
 		for rows.Next() {
 			it, err := scanItem(rows)
 			if err != nil {
@@ -191,8 +189,29 @@ func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]stor
 			items = append(items, it)
 		}
 		return rows.Err()
-	})
+	}
 	total := -1
+	if (!q.Start.IsZero() || !q.End.IsZero()) && q.With == "" && len(ids) == 0 && q.IDs == nil {
+		// Whether to read the time range from archive_when and sort it,
+		// or the primary key in order, depends on how many items the
+		// range holds: plan with the actual values (an unnamed statement)
+		// rather than risk a cached generic plan.
+		rows, err := a.s.d.pool.Query(ctx, query, append([]any{pgx.QueryExecModeExec}, w.args...)...)
+		if err == nil {
+			err = scan(rows)
+			rows.Close()
+		}
+		if err == nil && q.Total {
+			err = a.s.d.pool.QueryRow(ctx, countQuery, append([]any{pgx.QueryExecModeExec}, countArgs...)...).Scan(&total)
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("postgres: archive find: %w", err)
+		}
+		return items, total, nil
+	}
+	// The page and the count go in one round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(query, w.args...).Query(scan)
 	if q.Total {
 		batch.Queue(countQuery, countArgs...).QueryRow(func(row pgx.Row) error { return row.Scan(&total) })
 	}

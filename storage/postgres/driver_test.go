@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -29,11 +30,19 @@ func dsn(tb testing.TB) string {
 	return d
 }
 
+// drivers bounds how many test drivers exist at once, so that parallel
+// tests on a many-core machine stay under max_connections (each driver
+// holds up to 4 pool connections and 1 admin connection).
+var drivers = make(chan struct{}, 8)
+
 // open opens a driver on a fresh schema, dropped at cleanup.
 func open(tb testing.TB) *postgres.Driver {
 	tb.Helper()
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(dsn(tb))
+	d := dsn(tb)
+	drivers <- struct{}{}
+	tb.Cleanup(func() { <-drivers })
+	cfg, err := pgxpool.ParseConfig(d)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -53,13 +62,13 @@ func open(tb testing.TB) *postgres.Driver {
 		admin.Close(ctx)
 	})
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 8
-	d, err := postgres.OpenConfig(ctx, cfg)
+	cfg.MaxConns = 4
+	drv, err := postgres.OpenConfig(ctx, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { d.Close() })
-	return d
+	tb.Cleanup(func() { drv.Close() })
+	return drv
 }
 
 func newDriver(tb testing.TB) storage.Driver { return open(tb) }
@@ -69,39 +78,65 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Driver { return newDriver(t) })
 }
 
-func TestOpenDSN(t *testing.T) {
-	// Open with a DSN string, twice on the same schema: the second Open
-	// finds the schema migrated.
-	d0 := open(t)
+func TestOpenDSNConcurrentMigrations(t *testing.T) {
+	// Several Opens with a DSN string at once on a fresh schema: the
+	// advisory lock makes exactly one of them migrate.
+	d0 := open(t) // creates the schema and migrates it; drop its tables
 	var schema string
 	if err := d0.Pool().QueryRow(t.Context(), "SELECT current_schema()").Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := d0.Pool().Exec(t.Context(), "DROP TABLE kv, archive, schema_version"); err != nil {
+		t.Fatal(err)
+	}
 	u := dsn(t)
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	if !strings.Contains(u, "://") {
-		u, sep = u+" search_path="+schema, ""
+	if strings.Contains(u, "://") {
+		if strings.Contains(u, "?") {
+			u += "&search_path=" + schema
+		} else {
+			u += "?search_path=" + schema
+		}
 	} else {
-		u += sep + "search_path=" + schema
+		u += " search_path=" + schema
 	}
-	for range 2 {
-		d, err := postgres.Open(t.Context(), u)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := postgres.Open(t.Context(), u)
+			if err != nil {
+				errs <- err
+				return
+			}
+			err = d.KeyVal("example.org", "accounts").Set(t.Context(), "alice", []byte("x"))
+			d.Close()
+			d.Close() // twice is fine
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
-		var n int
-		if err := d.Pool().QueryRow(t.Context(), "SELECT count(*) FROM schema_version").Scan(&n); err != nil || n != 1 {
-			t.Errorf("schema_version rows: %d, %v", n, err)
+	}
+	var n int
+	if err := d0.Pool().QueryRow(t.Context(), "SELECT count(*) FROM schema_version").Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_version rows: %d, %v", n, err)
+	}
+
+	// A schema newer than the binary is refused.
+	if _, err := d0.Pool().Exec(t.Context(), "INSERT INTO schema_version (version, name) VALUES (9999, 'future')"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := postgres.Open(t.Context(), u); err == nil || !strings.Contains(err.Error(), "newer") {
+		if err == nil {
+			d.Close()
 		}
-		if err := d.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Close(); err != nil {
-			t.Fatal(err)
-		}
+		t.Errorf("Open of a newer schema: %v", err)
 	}
 }
 
@@ -114,3 +149,5 @@ func BenchmarkArchiveAppendParallel(b *testing.B) {
 // BenchmarkArchiveFind covers Find of the newest 50 of 100,000 items, a
 // middle page by After and Before ids, and more (see storagetest).
 func BenchmarkArchiveFind(b *testing.B) { storagetest.BenchArchiveFind(b, newDriver, 100_000) }
+
+func BenchmarkKeyValSetMany(b *testing.B) { storagetest.BenchKeyValSetMany(b, newDriver) }

@@ -83,6 +83,7 @@ func (a archive) Set(ctx context.Context, user, id string, item storage.Item) er
 
 // where accumulates SQL conditions and their arguments.
 type where struct {
+	from  string // the table, with an index hint
 	conds []string
 	args  []any
 }
@@ -96,16 +97,21 @@ func (w *where) String() string { return strings.Join(w.conds, " AND ") }
 
 // filters returns the conditions Total counts: scope, Start, End, With, IDs.
 //
-// With paged, the Start/End conditions are written +"when", which keeps
-// the query planner from answering through the archive_when index: a page
-// after or before a cursor is then read from archive_sort (or
-// archive_with) in order starting at the cursor, instead of sorting every
-// item in the time range again for each page.
-func (a archive) filters(user string, q storage.Query, paged bool) (*where, error) {
-	w := &where{}
+// SQLite's query planner needs help with some of them:
+//   - IDs: it cannot tell how many ids json_each yields and may walk the
+//     user's whole archive; a unique-key lookup per id is always best, so
+//     the query says INDEXED BY archive_key.
+//   - Start/End, when ordered (a page after or before a cursor, or a With
+//     filter): "when" is written +"when", which keeps the planner off
+//     archive_when, whose time range it would sort again for every page,
+//     and on archive_sort or archive_with, read in archive order from the
+//     cursor and stopping at Limit. Without a cursor or With, the planner
+//     chooses, using the values bound for Start/End (STAT4 statistics).
+func (a archive) filters(user string, q storage.Query, ordered bool) (*where, error) {
+	w := &where{from: "archive"}
 	w.add(`host = ? AND "user" = ? AND store = ?`, a.s.host, user, a.s.store)
 	when := `"when"`
-	if paged {
+	if ordered {
 		when = `+"when"`
 	}
 	if !q.Start.IsZero() {
@@ -125,11 +131,16 @@ func (a archive) filters(user string, q storage.Query, paged bool) (*where, erro
 			if err != nil {
 				return nil, err
 			}
+			w.from = "archive INDEXED BY archive_key"
 			w.add(`"key" IN (SELECT value FROM json_each(?))`, string(ids))
 		}
 	}
 	return w, nil
 }
+
+// ordered reports whether q's results are best read in archive order (see
+// filters).
+func ordered(q storage.Query) bool { return q.After != "" || q.Before != "" || q.With != "" }
 
 // cursor is a Before/After bound whose sort_id is looked up at run time.
 type cursor struct {
@@ -173,7 +184,7 @@ func (a archive) resolve(ctx context.Context, dbh *db, tx *sql.Tx, user string, 
 func selection(cols string, w *where, q storage.Query) (string, []any) {
 	var b strings.Builder
 	args := append([]any(nil), w.args...)
-	b.WriteString("SELECT " + cols + " FROM archive WHERE " + w.String() + " ORDER BY sort_id")
+	b.WriteString("SELECT " + cols + " FROM " + w.from + " WHERE " + w.String() + " ORDER BY sort_id")
 	if q.Reverse {
 		b.WriteString(" DESC")
 	}
@@ -184,28 +195,47 @@ func selection(cols string, w *where, q storage.Query) (string, []any) {
 	return b.String(), args
 }
 
+// findSQL is the SQL Find runs for q.
+type findSQL struct {
+	query      string
+	args       []any // the cursors' arguments are filled in by resolve
+	cursors    []cursor
+	countQuery string // when q.Total
+	countArgs  []any
+}
+
+func (a archive) findSQL(user string, q storage.Query) (findSQL, error) {
+	w, err := a.filters(user, q, ordered(q))
+	if err != nil {
+		return findSQL{}, err
+	}
+	var f findSQL
+	if q.Total {
+		cw := w
+		if ordered(q) {
+			cw, _ = a.filters(user, q, false)
+		}
+		f.countQuery, f.countArgs = "SELECT count(*) FROM "+cw.from+" WHERE "+cw.String(), slices.Clone(cw.args)
+	}
+	f.cursors = a.cursorConds(q, w)
+	f.query, f.args = selection(archCols, w, q)
+	return f, nil
+}
+
 func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]storage.Item, int, error) {
 	if err := driverutil.CheckFind(q); err != nil {
 		return nil, 0, err
 	}
-	paged := q.After != "" || q.Before != ""
-	w, err := a.filters(user, q, paged)
+	f, err := a.findSQL(user, q)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: archive find: %w", err)
 	}
-	cw := w
-	if paged {
-		cw, _ = a.filters(user, q, false)
-	}
-	// The statements are built (and prepared) before the transaction starts.
-	countQuery, countArgs := "SELECT count(*) FROM archive WHERE "+cw.String(), cw.args
-	cur := a.cursorConds(q, w)
-	query, args := selection(archCols, w, q)
-	if err := a.s.d.r.prepare(ctx, query); err != nil {
+	// The statements are prepared before the transaction starts.
+	if err := a.s.d.r.prepare(ctx, f.query); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: archive find: %w", err)
 	}
 	if q.Total {
-		if err := a.s.d.r.prepare(ctx, countQuery); err != nil {
+		if err := a.s.d.r.prepare(ctx, f.countQuery); err != nil {
 			return nil, 0, fmt.Errorf("sqlite: archive count: %w", err)
 		}
 	}
@@ -213,14 +243,14 @@ func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]stor
 	var items []storage.Item
 	err = a.s.d.readTx(ctx, func(tx *sql.Tx) error {
 		if q.Total {
-			if err := a.s.d.r.queryRow(ctx, tx, countQuery, countArgs...).Scan(&total); err != nil {
+			if err := a.s.d.r.queryRow(ctx, tx, f.countQuery, f.countArgs...).Scan(&total); err != nil {
 				return fmt.Errorf("sqlite: archive count: %w", err)
 			}
 		}
-		if err := a.resolve(ctx, a.s.d.r, tx, user, cur, args); err != nil {
+		if err := a.resolve(ctx, a.s.d.r, tx, user, f.cursors, f.args); err != nil {
 			return err
 		}
-		rows, err := a.s.d.r.query(ctx, tx, query, args...)
+		rows, err := a.s.d.r.query(ctx, tx, f.query, f.args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: archive find: %w", err)
 		}
@@ -247,7 +277,7 @@ func (a archive) Delete(ctx context.Context, user string, q storage.Query) (int,
 	if err := driverutil.CheckFind(q); err != nil {
 		return 0, err
 	}
-	w, err := a.filters(user, q, q.After != "" || q.Before != "")
+	w, err := a.filters(user, q, ordered(q))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: archive delete: %w", err)
 	}
@@ -263,7 +293,7 @@ func (a archive) Delete(ctx context.Context, user string, q storage.Query) (int,
 		sel, selArgs := selection("sort_id", w, q)
 		query, args = "DELETE FROM archive WHERE sort_id IN ("+sel+")", selArgs
 	default:
-		query, args = "DELETE FROM archive WHERE "+w.String(), slices.Clone(w.args)
+		query, args = "DELETE FROM "+w.from+" WHERE "+w.String(), slices.Clone(w.args)
 	}
 	if err := a.s.d.w.prepare(ctx, query); err != nil {
 		return 0, fmt.Errorf("sqlite: archive delete: %w", err)

@@ -49,3 +49,5 @@ func BenchmarkArchiveAppendParallel(b *testing.B) {
 // BenchmarkArchiveFind covers Find of the newest 50 of 100,000 items, a
 // middle page by After and Before ids, and more (see storagetest).
 func BenchmarkArchiveFind(b *testing.B) { storagetest.BenchArchiveFind(b, newDriver, 100_000) }
+
+func BenchmarkKeyValSetMany(b *testing.B) { storagetest.BenchKeyValSetMany(b, newDriver) }

@@ -18,12 +18,47 @@ type Loader interface {
 	LoadForBench(ctx context.Context, user string, items []storage.Item) error
 }
 
-// Bench runs every benchmark of the package: BenchArchiveAppend and
-// BenchArchiveFind with 100,000 items.
+// Bench runs every benchmark of the package: BenchArchiveAppend,
+// BenchArchiveAppendParallel, BenchArchiveFind with 100,000 items and
+// BenchKeyValSetMany.
 func Bench(b *testing.B, newDriver func(tb testing.TB) storage.Driver) {
 	b.Run("ArchiveAppend", func(b *testing.B) { BenchArchiveAppend(b, newDriver) })
 	b.Run("ArchiveAppendParallel", func(b *testing.B) { BenchArchiveAppendParallel(b, newDriver) })
 	b.Run("ArchiveFind", func(b *testing.B) { BenchArchiveFind(b, newDriver, 100_000) })
+	b.Run("KeyValSetMany", func(b *testing.B) { BenchKeyValSetMany(b, newDriver) })
+}
+
+// BenchKeyValSetMany measures bulk imports of 1,000 new accounts per
+// storage.BulkSetter call (Set one by one when the driver has none) and
+// reports accounts/s.
+func BenchKeyValSetMany(b *testing.B, newDriver func(tb testing.TB) storage.Driver) {
+	d := newDriver(b)
+	b.Cleanup(func() { d.Close() })
+	kv := d.KeyVal("example.org", "accounts")
+	ctx := b.Context()
+	const batch = 1000
+	value := []byte(`{"iteration_count":4096,"salt":"c2FsdHNhbHRzYWx0c2FsdA==","stored_key":"...","server_key":"..."}`)
+	n := 0
+	start := time.Now()
+	for b.Loop() {
+		values := make(map[string][]byte, batch)
+		for range batch {
+			values[fmt.Sprintf("user%09d", n)] = value
+			n++
+		}
+		if bs, ok := kv.(storage.BulkSetter); ok {
+			if err := bs.SetMany(ctx, values); err != nil {
+				b.Fatal(err)
+			}
+			continue
+		}
+		for u, v := range values {
+			if err := kv.Set(ctx, u, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "accounts/s")
 }
 
 // benchItem is a typical one-to-one chat message.

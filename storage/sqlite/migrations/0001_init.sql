@@ -26,9 +26,11 @@ CREATE TABLE archive (
 	"when"  INTEGER NOT NULL,
 	"with"  TEXT NOT NULL,
 	"type"  TEXT NOT NULL,
-	value   BLOB NOT NULL,
-	UNIQUE (host, "user", store, "key")
+	value   BLOB NOT NULL
 ) STRICT;
+
+-- One item per id (an Append with an existing id replaces the item).
+CREATE UNIQUE INDEX archive_key ON archive (host, "user", store, "key");
 
 -- Queries are answered in archive order (ORDER BY sort_id with Limit,
 -- Reverse and Before/After cursors as sort_id bounds), so each index ends
