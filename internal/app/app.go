@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -144,7 +143,7 @@ func Options(cfg *config.Config) (*core.Options, error) {
 			StreamOpenTimeout: cfg.C2S.StreamOpenTimeout,
 			AuthTimeout:       cfg.C2S.AuthTimeout,
 			IdleTimeout:       cfg.C2S.IdleTimeout,
-			PingTimeout:       time.Minute,
+			PingTimeout:       cfg.C2S.PingTimeout,
 			MaxStanzaSize:     int(cfg.C2S.MaxStanzaSize),
 			MaxQueue:          4 << 20,
 			MaxAuthFailures:   3,

@@ -118,6 +118,9 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 	pingedAt := time.Time{}
 	rd := &deadlineReader{s: s}
 	rd.deadline = func() time.Time {
+		if !pingedAt.IsZero() && s.LastActive().After(pingedAt) {
+			pingedAt = time.Time{} // the client answered (or sent anything): idle again
+		}
 		switch {
 		case !opened:
 			return openDeadline

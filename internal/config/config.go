@@ -109,6 +109,7 @@ type C2S struct {
 	StreamOpenTimeout  time.Duration // default 10s
 	AuthTimeout        time.Duration // default 30s
 	IdleTimeout        time.Duration // default 5m: no traffic at all → ping, then close
+	PingTimeout        time.Duration // default 1m: how long a pinged idle client has to answer
 	MaxStanzaSize      int64         // bytes; default 256KB (256000)
 	ResourceConflict   string        // takeover|reject|random; default "takeover"
 	MaxSessionsPerUser int           // default 10; 0 means unlimited
@@ -213,6 +214,7 @@ func Default() *Config {
 			StreamOpenTimeout:  10 * time.Second,
 			AuthTimeout:        30 * time.Second,
 			IdleTimeout:        5 * time.Minute,
+			PingTimeout:        time.Minute,
 			MaxStanzaSize:      256000,
 			ResourceConflict:   ConflictTakeover,
 			MaxSessionsPerUser: 10,

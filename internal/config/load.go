@@ -267,7 +267,7 @@ var schemaHome = map[string]string{
 	"default": "[storage]", "sqlite": "[storage]", "postgres": "[storage]",
 	"c2s_tls":            "[listen]",
 	"require_encryption": "[c2s]", "stream_open_timeout": "[c2s]", "auth_timeout": "[c2s]",
-	"idle_timeout": "[c2s]", "max_stanza_size": "[c2s]", "resource_conflict": "[c2s]",
+	"idle_timeout": "[c2s]", "ping_timeout": "[c2s]", "max_stanza_size": "[c2s]", "resource_conflict": "[c2s]",
 	"max_sessions_per_user": "[c2s]", "auth_throttle": "[c2s]",
 	"enabled": "[modules]",
 	"cert":    "[tls]",
@@ -523,6 +523,7 @@ func (l *loader) c2s(s *section, c *C2S) {
 	s.duration("stream_open_timeout", &c.StreamOpenTimeout, time.Second)
 	s.duration("auth_timeout", &c.AuthTimeout, time.Second)
 	s.duration("idle_timeout", &c.IdleTimeout, time.Second)
+	s.duration("ping_timeout", &c.PingTimeout, time.Second)
 	// RFC 6120 §13.12: servers must accept stanzas of at least 10000 bytes.
 	s.size("max_stanza_size", &c.MaxStanzaSize, 10000)
 	s.enum("resource_conflict", &c.ResourceConflict, conflictKinds)

@@ -3,7 +3,6 @@ package core_test
 import (
 	"encoding/base64"
 	"io"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,12 +54,29 @@ func rawLogin(b *testing.B, srv *xmpptest.Server, user, resource string) io.Read
 	return c.Conn
 }
 
-// countingDiscard counts the bytes the recipient's client receives.
-type countingDiscard struct{ n atomic.Int64 }
+// countingDiscard counts the bytes the recipient's client receives and
+// wakes one waiter when a count is reached.
+type countingDiscard struct {
+	n      atomic.Int64
+	target atomic.Int64 // wake the waiter when n reaches it; 0: nobody waits
+	wake   chan struct{}
+}
 
 func (w *countingDiscard) Write(p []byte) (int, error) {
-	w.n.Add(int64(len(p)))
+	n := w.n.Add(int64(len(p)))
+	if t := w.target.Load(); t > 0 && n >= t && w.target.CompareAndSwap(t, 0) {
+		w.wake <- struct{}{}
+	}
 	return len(p), nil
+}
+
+// waitFor blocks until at least t bytes were received.
+func (w *countingDiscard) waitFor(t int64) {
+	w.target.Store(t)
+	if w.n.Load() >= t && w.target.CompareAndSwap(t, 0) {
+		return
+	}
+	<-w.wake
 }
 
 // BenchmarkRouteMessageLocal routes one chat message from one bound local
@@ -79,8 +95,8 @@ func BenchmarkRouteMessageLocal(b *testing.B) {
 	srv.CreateUser(b, "juliet@localhost", "password")
 	_ = rawLogin(b, srv, "romeo", "orchard")
 	julietConn := rawLogin(b, srv, "juliet", "balcony")
-	var received countingDiscard
-	go func() { _, _ = io.Copy(&received, julietConn) }()
+	received := &countingDiscard{wake: make(chan struct{}, 1)}
+	go func() { _, _ = io.Copy(received, julietConn) }()
 
 	h := *probeHost.Load()
 	session := func(full string) *c2s.Session {
@@ -117,10 +133,8 @@ func BenchmarkRouteMessageLocal(b *testing.B) {
 		sent++
 		// Keep the recipient's queue short, as a reading client does: a
 		// session with megabytes queued is closed as a slow consumer.
-		if sent%64 == 0 {
-			for (sent-1)*size-received.n.Load() > 32<<10 {
-				runtime.Gosched()
-			}
+		if sent%64 == 0 && sent*size-received.n.Load() > 32<<10 {
+			received.waitFor(sent*size - 8<<10)
 		}
 	}
 	want(sent)

@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +79,48 @@ func TestLegacySessionAndUnknownIQ(t *testing.T) {
 	// A spoofed 'from' is a stream error (RFC 6120 §8.1.2.1).
 	c.Send(t, `<message from="juliet@localhost/x" to="romeo@localhost"><body>x</body></message>`)
 	c.Expect(t, `<error xmlns="http://etherx.jabber.org/streams"><invalid-from xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></error>`)
+}
+
+func TestIdleClientsArePinged(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Modules("ping"),
+		xmpptest.Config("[c2s]\nidle_timeout = \"1s\"\nping_timeout = \"1s\""))
+	srv.CreateUser(t, "romeo@localhost", "password")
+	srv.CreateUser(t, "juliet@localhost", "password")
+	answering := srv.Login(t, "romeo@localhost/a", "password")
+	silent := srv.Login(t, "juliet@localhost/b", "password")
+
+	// The answering client answers three rounds of pings, then checks it is
+	// still served.
+	done := make(chan error, 1)
+	go func() {
+		pings := 0
+		for {
+			el, err := answering.RecvTimeout(xmpptest.Timeout)
+			if err != nil {
+				done <- err
+				return
+			}
+			switch {
+			case el.Name == "iq" && el.Type() == "get" && el.Child("urn:xmpp:ping", "ping") != nil:
+				pings++
+				answering.RawConn().Write([]byte(`<iq type="result" to="localhost" id="` + el.ID() + `"/>`))
+				if pings == 3 {
+					answering.RawConn().Write([]byte(`<iq type="get" id="alive" to="localhost"><ping xmlns="urn:xmpp:ping"/></iq>`))
+				}
+			case el.ID() == "alive" && el.Type() == "result":
+				done <- nil
+				return
+			default:
+				done <- fmt.Errorf("unexpected %s", el)
+				return
+			}
+		}
+	}()
+
+	// The silent client is pinged, does not answer, and is disconnected.
+	silent.Expect(t, `<iq type="get" from="localhost"><ping xmlns="urn:xmpp:ping"/></iq>`)
+	silent.Expect(t, `<error xmlns="http://etherx.jabber.org/streams"><connection-timeout xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></error>`)
+	if err := <-done; err != nil {
+		t.Fatalf("answering client: %v", err)
+	}
 }

@@ -1,0 +1,16 @@
+package last_test
+
+import (
+	"testing"
+
+	"github.com/metronome-xmpp/metronome/internal/xmpptest"
+	_ "github.com/metronome-xmpp/metronome/modules/last"
+	_ "github.com/metronome-xmpp/metronome/modules/presence"
+	_ "github.com/metronome-xmpp/metronome/modules/roster"
+)
+
+// TestScripts runs the golden conversations in testdata/ (XEP-0012).
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	xmpptest.RunScripts(t, "testdata", xmpptest.Modules("roster", "presence", "last"))
+}

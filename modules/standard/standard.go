@@ -1,0 +1,20 @@
+// Package standard links in the first-party modules. Binaries import it for
+// its side effects: each module registers itself from init().
+package standard
+
+import (
+	_ "github.com/metronome-xmpp/metronome/modules/adhoc"
+	_ "github.com/metronome-xmpp/metronome/modules/blocking"
+	_ "github.com/metronome-xmpp/metronome/modules/disco"
+	_ "github.com/metronome-xmpp/metronome/modules/last"
+	_ "github.com/metronome-xmpp/metronome/modules/message"
+	_ "github.com/metronome-xmpp/metronome/modules/offline"
+	_ "github.com/metronome-xmpp/metronome/modules/ping"
+	_ "github.com/metronome-xmpp/metronome/modules/presence"
+	_ "github.com/metronome-xmpp/metronome/modules/private"
+	_ "github.com/metronome-xmpp/metronome/modules/register"
+	_ "github.com/metronome-xmpp/metronome/modules/roster"
+	_ "github.com/metronome-xmpp/metronome/modules/time"
+	_ "github.com/metronome-xmpp/metronome/modules/vcard"
+	_ "github.com/metronome-xmpp/metronome/modules/version"
+)
