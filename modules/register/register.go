@@ -49,22 +49,6 @@ const (
 
 func init() { module.Register(new(Register)) }
 
-// Duration is a configuration duration written as a string ("1h", "10m").
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
 // Register is the module and its configuration ([modules.register]).
 type Register struct {
 	// AllowRegistration enables account creation before authentication.
@@ -77,7 +61,7 @@ type Register struct {
 	// ThrottlePeriod (0 disables the limit).
 	ThrottleMax int `json:"throttle_max"`
 	// ThrottlePeriod is the window of ThrottleMax.
-	ThrottlePeriod Duration `json:"throttle_period"`
+	ThrottlePeriod module.Duration `json:"throttle_period"`
 	// Instructions is the text sent with the registration form.
 	Instructions string `json:"instructions"`
 
@@ -96,7 +80,7 @@ func (*Register) Info() module.Info {
 			MinPasswordLength: 8,
 			BlockedUsernames:  []string{"admin", "administrator", "root", "postmaster", "hostmaster", "webmaster", "abuse", "security", "support"},
 			ThrottleMax:       3,
-			ThrottlePeriod:    Duration(time.Hour),
+			ThrottlePeriod:    module.Duration(time.Hour),
 			Instructions:      "Choose a username and password to register with this server.",
 		}
 	}}
