@@ -2,7 +2,11 @@ package core_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +126,43 @@ func TestIdleClientsArePinged(t *testing.T) {
 	silent.Expect(t, `<error xmlns="http://etherx.jabber.org/streams"><connection-timeout xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></error>`)
 	if err := <-done; err != nil {
 		t.Fatalf("answering client: %v", err)
+	}
+}
+
+func peerCert(t *testing.T, addr, serverName string) *x509.Certificate {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: serverName, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0]
+}
+
+func TestCertificatesPerHostAndHotReload(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Hosts("localhost", "example.org"))
+	a := peerCert(t, srv.TLSAddr, "localhost")
+	b := peerCert(t, srv.TLSAddr, "example.org")
+	if a.VerifyHostname("localhost") != nil || b.VerifyHostname("example.org") != nil {
+		t.Fatalf("SNI picked the wrong certificates: %v / %v", a.DNSNames, b.DNSNames)
+	}
+	// Replace example.org's certificate on disk and reload: new handshakes
+	// get the new one, without a restart.
+	dir := filepath.Join(srv.Core.Options().DataDir, "certs")
+	for _, f := range []string{"example.org.crt", "example.org.key"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := *srv.Core.Options()
+	if err := srv.Core.Reload(&opts); err != nil {
+		t.Fatal(err)
+	}
+	b2 := peerCert(t, srv.TLSAddr, "example.org")
+	if b2.SerialNumber.Cmp(b.SerialNumber) == 0 {
+		t.Fatal("the certificate was not reloaded")
+	}
+	if a2 := peerCert(t, srv.TLSAddr, "localhost"); a2.SerialNumber.Cmp(a.SerialNumber) != 0 {
+		t.Fatal("localhost's certificate changed")
 	}
 }
