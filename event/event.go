@@ -78,7 +78,9 @@ func (v Verdict) Err() (stanza.Error, bool) {
 	return *v.err, true
 }
 
-// Handler handles an event.
+// Handler handles an event. The event (not the stanza) may be reused once
+// the handler returns: a handler that hands work to another goroutine
+// copies the fields it needs.
 type Handler func(ctx context.Context, ev *Event) Verdict
 
 type entry struct {

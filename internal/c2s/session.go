@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/metronome-xmpp/metronome/event"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 	"github.com/metronome-xmpp/metronome/xmpp/stream"
@@ -54,6 +55,8 @@ type Session struct {
 	wclosed  chan struct{}
 	maxQueue int
 
+	scratch event.Event // reused by the core for each stanza this session sends
+
 	mu         sync.Mutex
 	presence   *stanza.Element
 	available  bool
@@ -79,6 +82,10 @@ func newSession(conn net.Conn, core Core, secure bool, maxQueue int) *Session {
 	s.lastActive.Store(s.started.UnixNano())
 	return s
 }
+
+// ScratchEvent is an event the core reuses for the stanzas this session
+// sends; only the session's reader goroutine may use it.
+func (s *Session) ScratchEvent() *event.Event { return &s.scratch }
 
 // ID implements module.Session.
 func (s *Session) ID() string { return s.id }

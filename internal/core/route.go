@@ -157,7 +157,11 @@ func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Elem
 	default:
 		dest = destOf(to)
 	}
-	ev := &event.Event{Name: "pre-" + kind + "/" + dest, Host: h.name, Origin: sess, Stanza: st, To: to, From: from}
+	// The session's scratch event: Process runs on the session's reader
+	// goroutine, one stanza at a time, and handlers do not keep events.
+	ev := sess.ScratchEvent()
+	*ev = event.Event{Name: stanzaEvent(true, kind, dest), Host: h.name, Origin: sess, Stanza: st, To: to, From: from}
+	defer func() { *ev = event.Event{} }() // keep no stanza alive while the session idles
 	if v := h.bus().Fire(ctx, ev); v.Stopped() {
 		s.bounce(ctx, sess, st, v)
 		return
@@ -170,7 +174,8 @@ func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Elem
 	if to.IsZero() {
 		to = from.Bare()
 	}
-	s.route(ctx, sess, st, from, to)
+	ev.To = to
+	s.route(ctx, ev)
 }
 
 // validate checks the stanza-level rules of RFC 6120 §8.
@@ -207,6 +212,44 @@ func validate(st *stanza.Element) (stanza.Error, bool) {
 		}
 	}
 	return stanza.Error{}, true
+}
+
+// stanzaEvents holds the event names of the routing path, built once so
+// that routing a stanza builds no strings: [pre][kind][dest].
+var stanzaEvents = func() (t [2][3][4]string) {
+	for k, kind := range [3]string{stanza.KindMessage, stanza.KindPresence, stanza.KindIQ} {
+		for d, dest := range [4]string{"bare", "full", "host", "self"} {
+			t[0][k][d] = kind + "/" + dest
+			t[1][k][d] = "pre-" + kind + "/" + dest
+		}
+	}
+	return t
+}()
+
+func stanzaEvent(pre bool, kind, dest string) string {
+	var p, k, d int
+	if pre {
+		p = 1
+	}
+	switch kind {
+	case stanza.KindMessage:
+	case stanza.KindPresence:
+		k = 1
+	case stanza.KindIQ:
+		k = 2
+	default:
+		return kind + "/" + dest
+	}
+	switch dest {
+	case "bare":
+	case "full":
+		d = 1
+	case "host":
+		d = 2
+	default:
+		d = 3
+	}
+	return stanzaEvents[p][k][d]
 }
 
 func isBroadcastPresence(st *stanza.Element) bool {
@@ -259,16 +302,18 @@ func (s *Server) RouteFromServer(ctx context.Context, st *stanza.Element) error 
 	if err != nil {
 		return errors.New("core: route: invalid 'from': " + err.Error())
 	}
-	s.route(ctx, localOrigin{from.DomainJID()}, st, from, to)
+	s.route(ctx, &event.Event{Origin: localOrigin{from.DomainJID()}, Stanza: st, From: from, To: to})
 	return nil
 }
 
 // route delivers a stanza to its destination: fires the destination host's
 // events, or route/remote for other domains, then the fallbacks.
-func (s *Server) route(ctx context.Context, origin event.Origin, st *stanza.Element, from, to jid.JID) {
+// ev carries Origin, Stanza, From and To; route sets Name and Host.
+func (s *Server) route(ctx context.Context, ev *event.Event) {
+	origin, st, to := ev.Origin, ev.Stanza, ev.To
 	h := s.lookupHost(to.Domain())
 	if h == nil {
-		ev := &event.Event{Name: module.EventRouteRemote, Origin: origin, Stanza: st, To: to, From: from}
+		ev.Name, ev.Host = module.EventRouteRemote, ""
 		v := s.global.Fire(ctx, ev)
 		if !v.Stopped() && !isBroadcastPresence(st) {
 			// Presence broadcasts and probes to unreachable domains are
@@ -282,7 +327,7 @@ func (s *Server) route(ctx context.Context, origin event.Origin, st *stanza.Elem
 	kind := st.Name
 	dest := destOf(to)
 	typ := st.Type()
-	ev := &event.Event{Host: h.name, Origin: origin, Stanza: st, To: to, From: from}
+	ev.Host = h.name
 	bus := h.bus()
 	if kind == stanza.KindIQ && (typ == stanza.Get || typ == stanza.Set) {
 		if p := st.FirstChild(); p != nil {
@@ -293,7 +338,7 @@ func (s *Server) route(ctx context.Context, origin event.Origin, st *stanza.Elem
 			}
 		}
 	}
-	ev.Name = kind + "/" + dest
+	ev.Name = stanzaEvent(false, kind, dest)
 	if v := bus.Fire(ctx, ev); v.Stopped() {
 		s.bounce(ctx, origin, st, v)
 		return

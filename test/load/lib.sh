@@ -1,0 +1,114 @@
+# Helpers shared by the load scripts (sourced, not run): a throwaway work
+# directory, the binaries, a server on free loopback ports, and cleanup of
+# exactly the processes the script started.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/metronome-load.XXXXXX")
+BIN=$WORK/bin
+CONFIG=$WORK/metronome.toml
+PASSWORD=load-secret
+STARTED_PIDS=()
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# stop_pid PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 20).
+stop_pid() {
+	local pid=$1 wait=${2:-20} i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < wait * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	log "process $pid did not stop after ${wait}s; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? i
+	# Newest first: the load tool before the server.
+	for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${STARTED_PIDS[i]}"
+		wait "${STARTED_PIDS[i]}" 2>/dev/null || true
+	done
+	if [[ $rc -ne 0 || -n ${KEEP:-} ]]; then
+		log "logs and data kept in $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# raise_nofile N: make sure this shell (and so its children) may open N files.
+raise_nofile() {
+	local need=$1
+	if [[ $(ulimit -Sn) != unlimited && $(ulimit -Sn) -lt $need ]]; then
+		if [[ $(ulimit -Hn) != unlimited && $(ulimit -Hn) -lt $need ]]; then
+			ulimit -Hn "$need" 2>/dev/null || die "ulimit -n: need $need open files, the hard limit is $(ulimit -Hn) (raise it, or use fewer sessions)"
+		fi
+		ulimit -Sn "$need"
+	fi
+	log "open files limit: $(ulimit -Sn)"
+}
+
+build() {
+	log "building metronome, metronomectl and metronome-load"
+	(cd "$ROOT" && go build -o "$BIN/" ./cmd/metronome ./cmd/metronomectl ./cmd/metronome-load)
+}
+
+# write_config: SQLite in $WORK/data, the default modules, listeners on
+# loopback port 0 (the kernel picks free ports; start_server reads them
+# back from the log), no idle pings during a run.
+write_config() {
+	cat >"$CONFIG" <<TOML
+[server]
+data_dir = "$WORK/data"
+log_level = "info"
+
+[storage]
+default = "sqlite"
+
+[listen]
+c2s = ["127.0.0.1:0"]
+c2s_tls = ["127.0.0.1:0"]
+
+[c2s]
+idle_timeout = "1h"
+
+[host."localhost"]
+TOML
+}
+
+# import_users N: accounts load0..load(N-1)@localhost, all with $PASSWORD.
+import_users() {
+	local n=$1
+	seq 0 $((n - 1)) | sed "s/.*/load&@localhost $PASSWORD/" >"$WORK/users.txt"
+	log "importing $n accounts"
+	"$BIN/metronomectl" --config "$CONFIG" user import "$WORK/users.txt" >&2
+}
+
+# start_server: sets SERVER_PID, C2S_ADDR and TLS_ADDR.
+start_server() {
+	"$BIN/metronome" --config "$CONFIG" >"$WORK/server.log" 2>&1 &
+	SERVER_PID=$!
+	STARTED_PIDS+=("$SERVER_PID")
+	local i
+	for ((i = 0; i < 300; i++)); do
+		C2S_ADDR=$(sed -n 's/.*msg=listening kind=c2s addr=\([^ ]*\).*/\1/p' "$WORK/server.log" | head -n1)
+		TLS_ADDR=$(sed -n 's/.*msg=listening kind=c2s_tls addr=\([^ ]*\).*/\1/p' "$WORK/server.log" | head -n1)
+		[[ -n $C2S_ADDR && -n $TLS_ADDR ]] && break
+		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
+		sleep 0.1
+	done
+	[[ -n $C2S_ADDR && -n $TLS_ADDR ]] || { cat "$WORK/server.log" >&2; die "the server did not listen within 30s"; }
+	log "server pid $SERVER_PID listening on $C2S_ADDR (STARTTLS) and $TLS_ADDR (direct TLS)"
+}
+
+# rss_kib PID: resident set size in KiB (VmRSS); hwm_kib: its peak (VmHWM).
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
