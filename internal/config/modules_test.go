@@ -36,9 +36,11 @@ type richOpts struct {
 	When      string              `json:"when"`
 	Ignored   string              `json:"-"`
 	Untagged  int                 // no tag: the Go name is the key
-	internal  int                 //nolint:unused // unexported: never decoded
+	internal  int                 // unexported: never decoded
 	Durations map[string]Duration `json:"durations"`
 }
+
+var _ = richOpts{}.internal // the field exists to prove it is skipped
 
 const modulesDoc = `[modules]
 enabled = ["ping", "rich"]

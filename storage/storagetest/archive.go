@@ -65,12 +65,6 @@ func find(t testing.TB, a storage.Archive, user string, q storage.Query) ([]stor
 	return items, total
 }
 
-func findIDs(t testing.TB, a storage.Archive, user string, q storage.Query) []string {
-	t.Helper()
-	items, _ := find(t, a, user, q)
-	return itemIDs(items)
-}
-
 func wantFind(t testing.TB, a storage.Archive, user string, q storage.Query, want []string) {
 	t.Helper()
 	items, total := find(t, a, user, q)

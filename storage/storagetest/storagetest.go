@@ -208,15 +208,15 @@ func wantIDs(t testing.TB, what string, got []storage.Item, want []string) {
 func sameItem(a, b storage.Item) error {
 	switch {
 	case a.ID != b.ID:
-		return fmt.Errorf("ID %q != %q", a.ID, b.ID)
+		return fmt.Errorf("field ID: %q != %q", a.ID, b.ID)
 	case !a.When.Equal(b.When):
-		return fmt.Errorf("When %v != %v", a.When, b.When)
+		return fmt.Errorf("field When: %v != %v", a.When, b.When)
 	case a.With != b.With:
-		return fmt.Errorf("With %q != %q", a.With, b.With)
+		return fmt.Errorf("field With: %q != %q", a.With, b.With)
 	case a.Type != b.Type:
-		return fmt.Errorf("Type %q != %q", a.Type, b.Type)
+		return fmt.Errorf("field Type: %q != %q", a.Type, b.Type)
 	case !bytes.Equal(a.Value, b.Value):
-		return fmt.Errorf("Value %q != %q", a.Value, b.Value)
+		return fmt.Errorf("field Value: %q != %q", a.Value, b.Value)
 	}
 	return nil
 }

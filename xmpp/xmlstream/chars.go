@@ -141,12 +141,6 @@ func scanQName(b []byte, i int) (end, colon int, ok bool) {
 	return j, colon, true
 }
 
-// isNCName reports whether b is a well-formed NCName (used for the XML
-// declaration's pseudo-attributes and entity names).
-func isNCName(b []byte) bool {
-	end, colon, ok := scanQName(b, 0)
-	return ok && end == len(b) && colon < 0
-}
 
 // decodeText validates and decodes character data in place: entity and
 // character references are replaced, line ends are normalized to \n and
