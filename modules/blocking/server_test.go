@@ -122,10 +122,8 @@ func TestCrossHostBroadcast(t *testing.T) {
 	srv.CreateUser(t, "iago@example.org", "password")
 	juliet := srv.Login(t, "juliet@localhost/balcony", "password")
 	iago := srv.Login(t, "iago@example.org/x", "password")
-	juliet.Send(t, `<presence/>`)
-	juliet.Expect(t, `<presence from="juliet@localhost/balcony"/>`)
-	iago.Send(t, `<presence/>`)
-	iago.Expect(t, `<presence from="iago@example.org/x"/>`)
+	available(t, juliet, "juliet@localhost/balcony")
+	available(t, iago, "iago@example.org/x")
 	juliet.Send(t, `<presence to="iago@example.org" type="subscribe"/>`)
 	iago.Expect(t, `<presence from="juliet@localhost" type="subscribe"/>`)
 	iago.Send(t, `<presence to="juliet@localhost" type="subscribed"/>`)
@@ -150,10 +148,8 @@ func TestRosterRemovalOfBlockedContact(t *testing.T) {
 	srv.CreateUser(t, "romeo@localhost", "password")
 	romeo := srv.Login(t, "romeo@localhost/orchard", "password")
 	juliet := srv.Login(t, "juliet@localhost/balcony", "password")
-	romeo.Send(t, `<presence/>`)
-	romeo.Expect(t, `<presence from="romeo@localhost/orchard"/>`)
-	juliet.Send(t, `<presence/>`)
-	juliet.Expect(t, `<presence from="juliet@localhost/balcony"/>`)
+	available(t, romeo, "romeo@localhost/orchard")
+	available(t, juliet, "juliet@localhost/balcony")
 	romeo.Send(t, `<presence to="juliet@localhost" type="subscribe"/>`)
 	juliet.Expect(t, `<presence from="romeo@localhost" type="subscribe"/>`)
 	juliet.Send(t, `<presence to="romeo@localhost" type="subscribed"/>`)
@@ -181,4 +177,14 @@ func TestRosterRemovalOfBlockedContact(t *testing.T) {
 		t.Errorf("romeo did not receive unsubscribed (got %v)", got)
 	}
 	juliet.ExpectNothing(t)
+}
+
+// available sends initial presence for c and waits until the server has
+// fully processed it (the IQ after it is answered only then; the echo of
+// the presence comes earlier, before probes and pending requests).
+func available(t *testing.T, c *xmpptest.Client, full string) {
+	t.Helper()
+	c.Send(t, `<presence/><iq type="get" id="sync" to="`+jid.MustParse(full).Domain()+`"><ping xmlns="urn:xmpp:ping"/></iq>`)
+	c.Expect(t, `<presence from="`+full+`"/>`)
+	c.Expect(t, `<iq id="sync"/>`)
 }

@@ -77,10 +77,8 @@ func subscribed(t *testing.T, srv *xmpptest.Server) (romeo, juliet *xmpptest.Cli
 	t.Helper()
 	romeo = srv.Login(t, "romeo@localhost/orchard", "password")
 	juliet = srv.Login(t, "juliet@localhost/balcony", "password")
-	romeo.Send(t, `<presence/>`)
-	romeo.Expect(t, `<presence from="romeo@localhost/orchard"/>`)
-	juliet.Send(t, `<presence/>`)
-	juliet.Expect(t, `<presence from="juliet@localhost/balcony"/>`)
+	available(t, romeo, "romeo@localhost/orchard")
+	available(t, juliet, "juliet@localhost/balcony")
 	romeo.Send(t, `<presence to="juliet@localhost" type="subscribe"/>`)
 	juliet.Expect(t, `<presence from="romeo@localhost" type="subscribe"/>`)
 	juliet.Send(t, `<presence to="romeo@localhost" type="subscribed"/>`)
@@ -137,4 +135,14 @@ func TestSecondsAndDeletion(t *testing.T) {
 	if _, err := kv.Get(ctx, "juliet"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("after deletion: err = %v, want ErrNotFound", err)
 	}
+}
+
+// available sends initial presence for c and waits until the server has
+// fully processed it (the IQ after it is answered only then; the echo of
+// the presence comes earlier, before probes and pending requests).
+func available(t *testing.T, c *xmpptest.Client, full string) {
+	t.Helper()
+	c.Send(t, `<presence/><iq type="get" id="sync" to="`+jid.MustParse(full).Domain()+`"><ping xmlns="urn:xmpp:ping"/></iq>`)
+	c.Expect(t, `<presence from="`+full+`"/>`)
+	c.Expect(t, `<iq id="sync"/>`)
 }

@@ -141,7 +141,6 @@ func scanQName(b []byte, i int) (end, colon int, ok bool) {
 	return j, colon, true
 }
 
-
 // decodeText validates and decodes character data in place: entity and
 // character references are replaced, line ends are normalized to \n and
 // "]]>" is rejected. It returns the decoded prefix of b.
