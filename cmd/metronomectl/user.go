@@ -20,6 +20,7 @@ import (
 	"github.com/metronome-xmpp/metronome/internal/app"
 	"github.com/metronome-xmpp/metronome/internal/core"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
+	"github.com/metronome-xmpp/metronome/xmpp/sasl"
 )
 
 // offline builds the server in-process without listening, for user
@@ -187,7 +188,11 @@ func (c *ctl) withAccounts(hostArg []string, fn func(ctx context.Context, host s
 		return fmt.Errorf("%s is not a host in the configuration", hostArg[0])
 	}
 	for _, h := range hosts {
-		if err := fn(ctx, h, account.New(driver.KeyVal(h, "accounts"), account.Options{})); err != nil {
+		var hashes []sasl.Hash
+		for _, x := range cfg.Server.SCRAMHashes {
+			hashes = append(hashes, sasl.Hash(x))
+		}
+		if err := fn(ctx, h, account.New(driver.KeyVal(h, "accounts"), account.Options{Hashes: hashes})); err != nil {
 			return err
 		}
 	}

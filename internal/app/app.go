@@ -26,6 +26,7 @@ import (
 	"github.com/metronome-xmpp/metronome/storage/postgres"
 	"github.com/metronome-xmpp/metronome/storage/sqlite"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
+	"github.com/metronome-xmpp/metronome/xmpp/sasl"
 )
 
 // LoadConfig finds and loads the configuration: the explicit path, else
@@ -157,6 +158,9 @@ func Options(cfg *config.Config) (*core.Options, error) {
 		ListenC2STLS:     cfg.Listen.C2STLS,
 		DecodeModule:     cfg.DecodeModule,
 		ModuleError:      cfg.ModuleError,
+	}
+	for _, h := range cfg.Server.SCRAMHashes {
+		o.SCRAMHashes = append(o.SCRAMHashes, sasl.Hash(h))
 	}
 	for _, a := range cfg.Server.Admins {
 		j, err := jid.Parse(a)

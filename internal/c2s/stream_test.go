@@ -184,3 +184,26 @@ func TestManyParallelConnections(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestMechanismsFollowStoredHashes(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.SCRAMHashes("SHA-256"))
+	r := srv.DialTLS(t, "localhost")
+	r.Write(t, xmpptest.StreamOpen("localhost"))
+	got := r.ReadUntil(t, "</stream:features>")
+	for _, m := range []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"} {
+		if !strings.Contains(got, "<mechanism>"+m+"</mechanism>") {
+			t.Errorf("%s not offered: %s", m, got)
+		}
+	}
+	for _, m := range []string{"SCRAM-SHA-1", "SCRAM-SHA-512"} {
+		if strings.Contains(got, m) {
+			t.Errorf("%s offered without stored keys: %s", m, got)
+		}
+	}
+	bare := mkUser(t, srv, "romeo")
+	c, err := srv.Connect(bare, "password", false) // the test client uses SCRAM-SHA-256
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}

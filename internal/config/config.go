@@ -67,6 +67,10 @@ type Server struct {
 	LogLevels   map[string]string // per-module level overrides; never nil
 	PIDFile     string            // default <data_dir>/metronome.pid
 	AdminSocket string            // unix socket for metronomectl; default <data_dir>/admin.sock
+	// SCRAMHashes are the hashes passwords are stored for (SCRAM-SHA-1,
+	// -256, -512 and their -PLUS variants are offered accordingly); default
+	// all three. Each costs one PBKDF2 derivation when a password is set.
+	SCRAMHashes []string
 }
 
 // Storage is the [storage] section.
@@ -199,10 +203,11 @@ func joinErrors(errs []*Error) error {
 func Default() *Config {
 	c := &Config{
 		Server: Server{
-			DataDir:   "./data",
-			LogLevel:  "info",
-			LogFormat: "text",
-			LogLevels: map[string]string{},
+			DataDir:     "./data",
+			LogLevel:    "info",
+			LogFormat:   "text",
+			LogLevels:   map[string]string{},
+			SCRAMHashes: []string{"SHA-1", "SHA-256", "SHA-512"},
 		},
 		Storage: Storage{Default: StorageSQLite, SQLite: SQLite{Synchronous: "full"}},
 		Listen: Listen{

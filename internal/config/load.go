@@ -263,7 +263,7 @@ func (s *section) done() {
 // misplaced keys.
 var schemaHome = map[string]string{
 	"admins": "[server]", "data_dir": "[server]", "log_level": "[server]", "log_format": "[server]",
-	"log_levels": "[server]", "pidfile": "[server]", "admin_socket": "[server]",
+	"log_levels": "[server]", "pidfile": "[server]", "admin_socket": "[server]", "scram_hashes": "[server]",
 	"default": "[storage]", "sqlite": "[storage]", "postgres": "[storage]",
 	"c2s_tls":            "[listen]",
 	"require_encryption": "[c2s]", "stream_open_timeout": "[c2s]", "auth_timeout": "[c2s]",
@@ -451,6 +451,21 @@ func (l *loader) server(s *section, srv *Server) {
 	}
 	s.path("pidfile", &srv.PIDFile)
 	s.path("admin_socket", &srv.AdminSocket)
+	if s.strList("scram_hashes", &srv.SCRAMHashes) {
+		seen := map[string]bool{}
+		for i, h := range srv.SCRAMHashes {
+			switch {
+			case h != "SHA-1" && h != "SHA-256" && h != "SHA-512":
+				l.errAt(s.p.with("scram_hashes", idx(i)), "[server] scram_hashes: %q: want SHA-1, SHA-256 or SHA-512", h)
+			case seen[h]:
+				l.errAt(s.p.with("scram_hashes", idx(i)), "[server] scram_hashes: %q is listed twice", h)
+			}
+			seen[h] = true
+		}
+		if len(srv.SCRAMHashes) == 0 {
+			l.errAt(s.p.with("scram_hashes"), "[server] scram_hashes: at least one hash is needed")
+		}
+	}
 	s.done()
 }
 

@@ -45,7 +45,8 @@ func (h *host) bus() *event.Bus { return h.gen.Load().bus }
 
 // SASL implements c2s.Host.
 func (h *host) SASL(secure bool, cb sasl.ChannelBinding) sasl.Config {
-	return sasl.Config{Backend: h.accounts, TLS: secure, CB: cb, Downgrade: true, Secret: h.srv.secret}
+	return sasl.Config{Backend: h.accounts, TLS: secure, CB: cb, Downgrade: true, Secret: h.srv.secret,
+		Mechanisms: h.srv.mechanisms}
 }
 
 // StreamFeatures implements c2s.Host.

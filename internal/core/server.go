@@ -26,6 +26,7 @@ import (
 	"github.com/metronome-xmpp/metronome/module"
 	"github.com/metronome-xmpp/metronome/storage"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
+	"github.com/metronome-xmpp/metronome/xmpp/sasl"
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 )
 
@@ -52,7 +53,8 @@ type Options struct {
 	ThrottleWindow   time.Duration
 	ListenC2S        []string
 	ListenC2STLS     []string
-	Iterations       int // SCRAM iteration count for new passwords
+	Iterations       int         // SCRAM iteration count for new passwords
+	SCRAMHashes      []sasl.Hash // hashes passwords are stored for; empty = all
 	// DecodeModule strictly decodes a module's options for a host.
 	DecodeModule func(host, name string, dst any) error
 	// ModuleError positions a module's Provision/Validate error in the
@@ -69,6 +71,9 @@ type Server struct {
 	certs  certStore
 	info   module.ServerInfo
 	secret []byte // stable per-installation key (fake SCRAM salts)
+	// mechanisms allowed by the stored hashes (nil: all); fixed at start
+	// because accounts keep the keys they were created with.
+	mechanisms []string
 
 	opts    atomic.Pointer[Options]
 	hostsMu sync.RWMutex
@@ -105,6 +110,12 @@ func New(opts *Options, driver storage.Driver, log *slog.Logger) (*Server, error
 		cancel:    cancel,
 		info: module.ServerInfo{Name: "Metronome", Version: Version,
 			OS: runtime.GOOS + "/" + runtime.GOARCH, Started: time.Now()},
+	}
+	if len(opts.SCRAMHashes) > 0 {
+		s.mechanisms = []string{sasl.Plain}
+		for _, h := range opts.SCRAMHashes {
+			s.mechanisms = append(s.mechanisms, h.Mechanism(false), h.Mechanism(true))
+		}
 	}
 	var err error
 	if s.secret, err = loadSecret(opts.DataDir); err != nil {
@@ -186,7 +197,7 @@ func (s *Server) apply(opts *Options) error {
 				return fail(fmt.Errorf("host %q: %w", ho.Name, err))
 			}
 			h = &host{srv: s, name: hj.Domain(), jid: hj, log: s.log.With("host", ho.Name)}
-			h.accounts = account.New(s.driver.KeyVal(h.name, "accounts"), account.Options{Iterations: iter})
+			h.accounts = account.New(s.driver.KeyVal(h.name, "accounts"), account.Options{Iterations: iter, Hashes: opts.SCRAMHashes})
 		}
 		g, err := h.buildGeneration(ho.Modules, opts.DecodeModule, opts.ModuleError)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 )
 
 type options struct {
+	hashes  []string
 	modules []string
 	hosts   []string
 	extra   string
@@ -46,6 +47,9 @@ func Hosts(names ...string) Option { return func(o *options) { o.hosts = names }
 // [c2s] settings...). Sections it names must not repeat generated ones
 // other than [modules.<name>] and [c2s].
 func Config(toml string) Option { return func(o *options) { o.extra += "\n" + toml + "\n" } }
+
+// SCRAMHashes sets [server] scram_hashes.
+func SCRAMHashes(h ...string) Option { return func(o *options) { o.hashes = h } }
 
 // Driver uses the given storage driver instead of a fresh memory one.
 func Driver(d storage.Driver) Option { return func(o *options) { o.driver = d } }
@@ -71,6 +75,9 @@ func quoteList(xs []string) string {
 func buildTOML(t testing.TB, o *options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[server]\ndata_dir = %q\nadmins = [\"admin@%s\"]\n", t.TempDir(), o.hosts[0])
+	if len(o.hashes) > 0 {
+		fmt.Fprintf(&b, "scram_hashes = %s\n", quoteList(o.hashes))
+	}
 	b.WriteString("[storage]\ndefault = \"memory\"\n")
 	b.WriteString("[listen]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = [\"127.0.0.1:0\"]\n")
 	fmt.Fprintf(&b, "[modules]\nenabled = %s\n", quoteList(o.modules))
