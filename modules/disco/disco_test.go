@@ -122,6 +122,9 @@ func TestAccountSubscribedContact(t *testing.T) {
 	}
 	romeo := srv.Login(t, "romeo@localhost/orchard", "password")
 	romeo.Send(t, `<presence/>`)
+	// A round trip: once answered, the presence before it was processed.
+	romeo.Send(t, `<iq type="get" id="sync" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`)
+	romeo.Expect(t, `<iq type="result" id="sync"/>`)
 	juliet := srv.Login(t, "juliet@localhost/balcony", "password")
 	nurse := srv.Login(t, "nurse@localhost/kitchen", "password")
 
