@@ -111,14 +111,17 @@ func (b *Blocking) Provision(h module.Host) error {
 
 // --- block list storage ---------------------------------------------------
 
-// list returns user's blocked JIDs (canonical strings, sorted).
+// list returns user's block list: canonical JID string → value.
 func (b *Blocking) list(ctx context.Context, user jid.JID) (map[string][]byte, error) {
 	return b.storeFor(user.Domain()).All(ctx, user.Local())
 }
 
 // storeFor returns the block list store of a local host. Presence routed on
-// behalf of a user of another local host is checked against that host's
-// lists: the Map is opened on the same driver with that host's scope.
+// behalf of a user of another local host fires only on the recipient's
+// host, so it is checked here against the sender's host's lists, opened on
+// the same driver with that host's scope. (module.Host has no sanctioned
+// way to reach another host's store or module instance: this relies on
+// storage.Stores being a plain value.)
 func (b *Blocking) storeFor(host string) storage.Map {
 	if host == b.h.Name() {
 		return b.store

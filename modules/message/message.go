@@ -69,8 +69,8 @@ func (Message) Info() module.Info {
 // Provision hooks message/bare and message/full.
 func (m *Message) Provision(h module.Host) error {
 	m.h = h
-	h.Hook(module.StanzaEvent(stanza.KindMessage, "bare"), event.PrioDefault, bounded(m.toBare))
-	h.Hook(module.StanzaEvent(stanza.KindMessage, "full"), event.PrioDefault, bounded(m.toFull))
+	h.Hook(module.StanzaEvent(stanza.KindMessage, "bare"), event.PrioDefault, m.toBare)
+	h.Hook(module.StanzaEvent(stanza.KindMessage, "full"), event.PrioDefault, m.toFull)
 	return nil
 }
 
@@ -137,6 +137,10 @@ func (m *Message) routeBare(ctx context.Context, ev *event.Event, bare jid.JID, 
 	if delivered > 0 {
 		return event.Handled
 	}
+	// Only this slow path touches storage: give it a deadline (STYLE §7)
+	// here rather than on every delivery, which would cost a timer each.
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	if len(sessions) == 0 {
 		ok, err := m.h.Accounts().Exists(ctx, bare.Local())
 		if err != nil {
@@ -180,12 +184,3 @@ func top(sessions []module.Session) []module.Session {
 // storeTimeout bounds the storage calls a handler makes (STYLE §7: every
 // storage call gets a deadline).
 const storeTimeout = 10 * time.Second
-
-// bounded gives fn's context a deadline of storeTimeout.
-func bounded(fn event.Handler) event.Handler {
-	return func(ctx context.Context, ev *event.Event) event.Verdict {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
-		return fn(ctx, ev)
-	}
-}
