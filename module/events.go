@@ -15,10 +15,13 @@ import (
 //	iq/<dest>/<ns>:<n>  iq get/set with payload <n xmlns=ns>, fired before iq/<dest>
 //	presence/self       presence without 'to' from a client (broadcast)
 //	route/remote        stanza for a non-local domain (global bus)
+//	stanza/in           any stanza for a local JID, before all of the above on
+//	                    the destination host (policy: blocking, filters)
 //
 // kind is message, presence or iq; dest is bare, full or host.
 const (
 	EventRouteRemote = "route/remote"
+	EventStanzaIn    = "stanza/in"
 	EventPresenceOut = "presence/self"
 )
 

@@ -329,6 +329,11 @@ func (s *Server) route(ctx context.Context, ev *event.Event) {
 	typ := st.Type()
 	ev.Host = h.name
 	bus := h.bus()
+	ev.Name = module.EventStanzaIn
+	if v := bus.Fire(ctx, ev); v.Stopped() {
+		s.bounce(ctx, origin, st, v)
+		return
+	}
 	if kind == stanza.KindIQ && (typ == stanza.Get || typ == stanza.Set) {
 		if p := st.FirstChild(); p != nil {
 			ev.Name = module.IQEvent(dest, p.Space, p.Name)

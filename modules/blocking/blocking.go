@@ -45,6 +45,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
@@ -67,16 +68,26 @@ const (
 	requestedKey = "blocking.requested"
 )
 
-func init() { module.Register(Blocking{}) }
+func init() { module.Register(new(Blocking)) }
 
 // Blocking is the blocking command module. It has no options.
 type Blocking struct {
 	h     module.Host
 	store storage.Map
+
+	// cache holds this host's users' lists (an empty map for most users),
+	// so that the checks on every stanza do not read storage. version
+	// counts writes: a list loaded while a write happened is not cached.
+	mu      sync.RWMutex
+	cache   map[string]map[string][]byte
+	version uint64
 }
 
+// maxCached bounds the cache; past it the cache starts over.
+const maxCached = 100000
+
 // Info implements module.Module.
-func (Blocking) Info() module.Info {
+func (*Blocking) Info() module.Info {
 	return module.Info{ID: "mod.blocking", New: func() module.Module { return new(Blocking) }}
 }
 
@@ -91,6 +102,7 @@ type Checker interface {
 func (b *Blocking) Provision(h module.Host) error {
 	b.h = h
 	b.store = h.Store(storeName).Map()
+	b.cache = map[string]map[string][]byte{}
 	h.AddFeature(NS)
 	h.Provide("blocking", Checker(b))
 	module.OnIQ(h, "bare", stanza.Get, NS, "blocklist", event.PrioDefault, bounded(b.handleGet))
@@ -98,22 +110,61 @@ func (b *Blocking) Provision(h module.Host) error {
 	module.OnIQ(h, "bare", stanza.Set, NS, "unblock", event.PrioDefault, bounded(b.handleUnblock))
 	for _, kind := range []string{stanza.KindMessage, stanza.KindIQ, stanza.KindPresence} {
 		for _, dest := range []string{"bare", "full", "host"} {
-			h.Hook("pre-"+module.StanzaEvent(kind, dest), event.PrioPolicy, bounded(b.outbound))
-		}
-		for _, dest := range []string{"bare", "full"} {
-			h.Hook(module.StanzaEvent(kind, dest), event.PrioPolicy, bounded(b.inbound))
+			h.Hook("pre-"+module.StanzaEvent(kind, dest), event.PrioPolicy, b.outbound)
 		}
 	}
-	h.HookGlobal(module.EventRouteRemote, event.PrioPolicy, bounded(b.remote))
+	// stanza/in fires before any payload or kind handler, so a blocked
+	// JID's IQs to the user's bare JID (vCard, last activity...) are refused too.
+	h.Hook(module.EventStanzaIn, event.PrioPolicy, b.inbound)
+	h.HookGlobal(module.EventRouteRemote, event.PrioPolicy, b.remote)
 	h.Hook(module.EventUserDeleted, event.PrioDefault, bounded(b.userDeleted))
 	return nil
 }
 
 // --- block list storage ---------------------------------------------------
 
-// list returns user's block list: canonical JID string → value.
+// list returns user's block list: canonical JID string → value. The map
+// is shared with the cache: callers must not modify it.
 func (b *Blocking) list(ctx context.Context, user jid.JID) (map[string][]byte, error) {
-	return b.storeFor(user.Domain()).All(ctx, user.Local())
+	if user.Domain() != b.h.Name() {
+		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+		return b.storeFor(user.Domain()).All(ctx, user.Local())
+	}
+	key := user.String()
+	b.mu.RLock()
+	l, ok := b.cache[key]
+	version := b.version
+	b.mu.RUnlock()
+	if ok {
+		return l, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	l, err := b.store.All(ctx, user.Local())
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		l = map[string][]byte{}
+	}
+	b.mu.Lock()
+	if b.version == version {
+		if len(b.cache) >= maxCached {
+			clear(b.cache)
+		}
+		b.cache[key] = l
+	}
+	b.mu.Unlock()
+	return l, nil
+}
+
+// changed drops user's cached list after a write (successful or not).
+func (b *Blocking) changed(user jid.JID) {
+	b.mu.Lock()
+	b.version++
+	delete(b.cache, user.String())
+	b.mu.Unlock()
 }
 
 // storeFor returns the block list store of a local host. Presence routed on
@@ -232,7 +283,9 @@ func (b *Blocking) handleBlock(ctx context.Context, ev *event.Event) event.Verdi
 			added = append(added, j)
 		}
 	}
-	if err := b.store.SetKeys(ctx, user.Local(), kv); err != nil {
+	err = b.store.SetKeys(ctx, user.Local(), kv)
+	b.changed(user)
+	if err != nil {
 		b.h.Logger().Error("block list save failed", "user", user.String(), "err", err)
 		return module.ReplyError(ctx, b.h, ev, stanza.Err(stanza.InternalServerError))
 	}
@@ -277,6 +330,7 @@ func (b *Blocking) handleUnblock(ctx context.Context, ev *event.Event) event.Ver
 		}
 		err = b.store.SetKeys(ctx, user.Local(), kv)
 	}
+	b.changed(user)
 	if err != nil {
 		b.h.Logger().Error("block list save failed", "user", user.String(), "err", err)
 		return module.ReplyError(ctx, b.h, ev, stanza.Err(stanza.InternalServerError))
@@ -462,6 +516,7 @@ func (b *Blocking) userDeleted(ctx context.Context, ev *event.Event) event.Verdi
 	if user.Local() == "" {
 		return event.Continue
 	}
+	defer b.changed(user)
 	if err := b.store.DeleteUser(ctx, user.Local()); err != nil {
 		b.h.Logger().Error("block list purge failed", "user", user.String(), "err", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/metronome-xmpp/metronome/internal/xmpptest"
 	_ "github.com/metronome-xmpp/metronome/modules/disco"
+	_ "github.com/metronome-xmpp/metronome/modules/vcard"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
 )
 
@@ -187,4 +188,26 @@ func available(t *testing.T, c *xmpptest.Client, full string) {
 	c.Send(t, `<presence/><iq type="get" id="sync" to="`+jid.MustParse(full).Domain()+`"><ping xmlns="urn:xmpp:ping"/></iq>`)
 	c.Expect(t, `<presence from="`+full+`"/>`)
 	c.Expect(t, `<iq id="sync"/>`)
+}
+
+// TestBlockedIQToBareJID: a blocked JID gets no answer on the user's behalf.
+func TestBlockedIQToBareJID(t *testing.T) {
+	t.Parallel()
+	srv := xmpptest.NewServer(t, xmpptest.Modules("roster", "presence", "message", "blocking", "vcard"))
+	srv.CreateUser(t, "juliet@localhost", "password")
+	srv.CreateUser(t, "romeo@localhost", "password")
+	juliet := srv.Login(t, "juliet@localhost/balcony", "password")
+	romeo := srv.Login(t, "romeo@localhost/orchard", "password")
+	juliet.Send(t, `<iq type="set" id="v1"><vCard xmlns="vcard-temp"><FN>Juliet</FN></vCard></iq>`)
+	juliet.Expect(t, `<iq type="result" id="v1"/>`)
+	romeo.Send(t, `<iq type="get" id="v2" to="juliet@localhost"><vCard xmlns="vcard-temp"/></iq>`)
+	romeo.Expect(t, `<iq type="result" id="v2"><vCard xmlns="vcard-temp"><FN>Juliet</FN></vCard></iq>`)
+	juliet.Send(t, `<iq type="set" id="b1"><block xmlns="urn:xmpp:blocking"><item jid="romeo@localhost"/></block></iq>`)
+	juliet.Expect(t, `<iq type="result" id="b1"/>`)
+	romeo.Send(t, `<iq type="get" id="v3" to="juliet@localhost"><vCard xmlns="vcard-temp"/></iq>`)
+	romeo.Expect(t, `<iq type="error" id="v3"><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`)
+	juliet.Send(t, `<iq type="set" id="b2"><unblock xmlns="urn:xmpp:blocking"/></iq>`)
+	juliet.Expect(t, `<iq type="result" id="b2"/>`)
+	romeo.Send(t, `<iq type="get" id="v4" to="juliet@localhost"><vCard xmlns="vcard-temp"/></iq>`)
+	romeo.Expect(t, `<iq type="result" id="v4"><vCard xmlns="vcard-temp"><FN>Juliet</FN></vCard></iq>`)
 }
