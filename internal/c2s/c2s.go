@@ -149,27 +149,28 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 	defer func() {
 		var se *streamErr
 		var xe *xmlstream.Error
+		var ne net.Error
+		cond, text := "", ""
 		switch {
 		case errors.As(err, &se):
-			s.log.Info("stream error sent", "condition", se.Condition, "text", se.Text)
-			s.Close(string(se.Condition), se.Text)
+			cond, text = string(se.Condition), se.Text
 		case errors.As(err, &xe):
-			s.log.Info("stream error sent", "condition", xe.Condition, "text", xe.Msg)
-			s.Close(xe.Condition, xe.Msg)
+			cond, text = xe.Condition, xe.Msg
 		case errors.Is(err, xmlstream.ErrStreamEnd):
-			s.Close("", "")
 			err = nil
-		default:
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				s.log.Info("stream timed out")
-				s.Close(string(stream.ConnectionTimeout), "")
-			} else {
-				s.Close("", "")
-			}
+		case errors.As(err, &ne) && ne.Timeout():
+			cond = string(stream.ConnectionTimeout)
 		}
+		if cond != "" {
+			s.log.Info("stream error sent", "condition", cond, "text", text)
+		}
+		// Unbind first: stanzas routed from now on go to other resources
+		// or offline storage, not to a stream that is closing.
 		if !s.full.IsZero() {
 			s.core.Closed(s)
+		}
+		s.Close(cond, text)
+		if !s.full.IsZero() {
 			<-s.wclosed
 		}
 	}()
