@@ -18,10 +18,8 @@ package vcard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,7 +45,7 @@ func init() { module.Register(VCard{}) }
 type VCard struct {
 	// MaxSize bounds a stored vCard, in bytes of its XML serialization.
 	// It accepts an integer or a string such as "64KB" or "1MB".
-	MaxSize Size `json:"max_size"`
+	MaxSize module.Size `json:"max_size"`
 
 	h     module.Host
 	store storage.KeyVal
@@ -145,49 +143,6 @@ func (v *VCard) userDeleted(ctx context.Context, ev *event.Event) event.Verdict 
 		v.h.Logger().Error("vcard purge failed", "user", user.String(), "err", err)
 	}
 	return event.Continue
-}
-
-// Size is a byte count configured as an integer or a string with a unit
-// (B, KB, MB; powers of 1024, case-insensitive), e.g. "64KB".
-type Size int64
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *Size) UnmarshalJSON(b []byte) error {
-	var n int64
-	if err := json.Unmarshal(b, &n); err == nil {
-		*s = Size(n)
-		return nil
-	}
-	var str string
-	if err := json.Unmarshal(b, &str); err != nil {
-		return errors.New("expected a size such as 65536 or \"64KB\"")
-	}
-	v, err := ParseSize(str)
-	if err != nil {
-		return err
-	}
-	*s = v
-	return nil
-}
-
-// ParseSize parses "65536", "64KB", "1MB" or "512B".
-func ParseSize(str string) (Size, error) {
-	t := strings.ToUpper(strings.TrimSpace(str))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"K", 1 << 10}, {"M", 1 << 20}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("invalid size %q: expected e.g. 65536, \"64KB\" or \"1MB\"", str)
-	}
-	return Size(n * mult), nil
 }
 
 // storeTimeout bounds the storage calls a handler makes (STYLE §7: every
