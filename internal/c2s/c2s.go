@@ -33,6 +33,9 @@ type Config struct {
 	MaxStanzaSize     int
 	MaxQueue          int // outbound bytes queued before the session is closed
 	MaxAuthFailures   int // SASL attempts per stream
+	// ReadRate (bytes/s) and ReadBurst (bytes) shape what one client may
+	// send: past its burst, its stream is read more slowly. 0 = no limit.
+	ReadRate, ReadBurst int64
 }
 
 // Core is what a stream needs from the server.
@@ -69,6 +72,16 @@ type Host interface {
 	StreamFeatures(preAuth bool) []*stanza.Element
 }
 
+// Refuse answers a connection the server will not serve (too many from
+// one address): a stream header, a stream error, the close tag.
+func Refuse(conn net.Conn, cond stream.Condition, text string) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	b := stream.Header{ContentNS: stanza.NSClient, ID: randomID()}.Append(nil)
+	b = (&stream.Error{Condition: cond, Text: text}).Append(b)
+	_, _ = conn.Write(append(b, stream.Close...))
+}
+
 // Serve runs a client stream on conn until it ends. directTLS says conn is
 // already a *tls.Conn whose handshake Serve performs (XEP-0368).
 func Serve(ctx context.Context, conn net.Conn, core Core, directTLS bool) {
@@ -92,14 +105,44 @@ type deadlineReader struct {
 	s        *Session
 	deadline func() time.Time
 	onIdle   func() bool
+	limit    bucket
 }
+
+// bucket is a token bucket of bytes: a client may send burst bytes at
+// once and rate bytes per second after that (Prosody's mod_limits does
+// the same: the stream is read more slowly, nobody is disconnected).
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// take accounts for n bytes read and returns how long to wait before
+// reading more.
+func (b *bucket) take(n int, now time.Time) time.Duration {
+	if b.rate <= 0 {
+		return 0
+	}
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate) - float64(n)
+	b.last = now
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// maxPause bounds one pause so that a closed stream is noticed quickly.
+const maxPause = time.Second
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
 	for {
 		_ = r.s.conn.SetReadDeadline(r.deadline())
 		n, err := r.s.conn.Read(p)
 		if n > 0 {
-			r.s.lastActive.Store(time.Now().UnixNano())
+			now := time.Now()
+			r.s.lastActive.Store(now.UnixNano())
+			if d := r.limit.take(n, now); d > 0 {
+				time.Sleep(min(d, maxPause))
+			}
 		}
 		var ne net.Error
 		if n == 0 && err != nil && errors.As(err, &ne) && ne.Timeout() && r.onIdle != nil && r.onIdle() {
@@ -116,7 +159,8 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 	openDeadline := s.started.Add(cfg.StreamOpenTimeout)
 	opened := false
 	pingedAt := time.Time{}
-	rd := &deadlineReader{s: s}
+	rd := &deadlineReader{s: s, limit: bucket{rate: float64(cfg.ReadRate), burst: float64(cfg.ReadBurst),
+		tokens: float64(cfg.ReadBurst), last: time.Now()}}
 	rd.deadline = func() time.Time {
 		if !pingedAt.IsZero() && s.LastActive().After(pingedAt) {
 			pingedAt = time.Time{} // the client answered (or sent anything): idle again

@@ -117,7 +117,15 @@ type C2S struct {
 	MaxStanzaSize      int64         // bytes; default 256KB (256000)
 	ResourceConflict   string        // takeover|reject|random; default "takeover"
 	MaxSessionsPerUser int           // default 10; 0 means unlimited
-	AuthThrottle       AuthThrottle
+	// MaxConnectionsPerIP bounds the open client connections from one
+	// address (loopback excepted); default 100, 0 means unlimited.
+	MaxConnectionsPerIP int
+	// ReadRate is the sustained bytes per second read from one client
+	// (default 64KB); ReadBurst the bytes it may send at once above it
+	// (default 1MB). A client over its rate is read more slowly, not
+	// disconnected. 0 disables the limit.
+	ReadRate, ReadBurst int64
+	AuthThrottle        AuthThrottle
 }
 
 // AuthThrottle limits failed authentication attempts per window. A zero
@@ -215,15 +223,18 @@ func Default() *Config {
 			C2STLS: []string{"[::]:5223"},
 		},
 		C2S: C2S{
-			RequireEncryption:  true,
-			StreamOpenTimeout:  10 * time.Second,
-			AuthTimeout:        30 * time.Second,
-			IdleTimeout:        5 * time.Minute,
-			PingTimeout:        time.Minute,
-			MaxStanzaSize:      256000,
-			ResourceConflict:   ConflictTakeover,
-			MaxSessionsPerUser: 10,
-			AuthThrottle:       AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
+			RequireEncryption:   true,
+			StreamOpenTimeout:   10 * time.Second,
+			AuthTimeout:         30 * time.Second,
+			IdleTimeout:         5 * time.Minute,
+			PingTimeout:         time.Minute,
+			MaxStanzaSize:       256000,
+			ResourceConflict:    ConflictTakeover,
+			MaxSessionsPerUser:  10,
+			MaxConnectionsPerIP: 100,
+			ReadRate:            64000,
+			ReadBurst:           1000000,
+			AuthThrottle:        AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
 		},
 		Modules: Modules{Enabled: slices.Clone(DefaultModules)},
 		Hosts:   []Host{{Name: "localhost", raw: "localhost"}},

@@ -72,7 +72,7 @@ func TestDefault(t *testing.T) {
 	}
 	want := C2S{
 		RequireEncryption: true, StreamOpenTimeout: 10 * time.Second, AuthTimeout: 30 * time.Second,
-		IdleTimeout: 5 * time.Minute, PingTimeout: time.Minute, MaxStanzaSize: 256000, ResourceConflict: "takeover",
+		IdleTimeout: 5 * time.Minute, PingTimeout: time.Minute, MaxStanzaSize: 256000, MaxConnectionsPerIP: 100, ReadRate: 64000, ReadBurst: 1000000, ResourceConflict: "takeover",
 		MaxSessionsPerUser: 10, AuthThrottle: AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
 	}
 	if d.C2S != want {

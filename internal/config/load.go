@@ -268,7 +268,8 @@ var schemaHome = map[string]string{
 	"c2s_tls":            "[listen]",
 	"require_encryption": "[c2s]", "stream_open_timeout": "[c2s]", "auth_timeout": "[c2s]",
 	"idle_timeout": "[c2s]", "ping_timeout": "[c2s]", "max_stanza_size": "[c2s]", "resource_conflict": "[c2s]",
-	"max_sessions_per_user": "[c2s]", "auth_throttle": "[c2s]",
+	"max_sessions_per_user": "[c2s]", "auth_throttle": "[c2s]", "max_connections_per_ip": "[c2s]",
+	"read_rate": "[c2s]", "read_burst": "[c2s]",
 	"enabled": "[modules]",
 	"cert":    "[tls]",
 }
@@ -543,6 +544,9 @@ func (l *loader) c2s(s *section, c *C2S) {
 	s.size("max_stanza_size", &c.MaxStanzaSize, 10000)
 	s.enum("resource_conflict", &c.ResourceConflict, conflictKinds)
 	s.integer("max_sessions_per_user", &c.MaxSessionsPerUser, 0)
+	s.integer("max_connections_per_ip", &c.MaxConnectionsPerIP, 0)
+	s.size("read_rate", &c.ReadRate, 0)
+	s.size("read_burst", &c.ReadBurst, 0)
 	if t := s.table("auth_throttle"); t != nil {
 		t.integer("per_ip", &c.AuthThrottle.PerIP, 0)
 		t.integer("per_account", &c.AuthThrottle.PerAccount, 0)

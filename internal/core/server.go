@@ -48,6 +48,7 @@ type Options struct {
 	C2S              c2s.Config
 	ResourceConflict string // takeover | reject | random
 	MaxSessions      int    // per user
+	MaxConnsPerIP    int    // open client connections per address (loopback excepted); 0 = unlimited
 	ThrottlePerIP    int
 	ThrottlePerUser  int
 	ThrottleWindow   time.Duration
@@ -90,6 +91,8 @@ type Server struct {
 	listeners []net.Listener
 	conns     sync.WaitGroup
 	tracked   sync.Map // *c2s.Session → struct{}
+	ipMu      sync.Mutex
+	ipConns   map[string]int // open connections per remote address
 	ctx       context.Context
 	cancel    context.CancelFunc
 	stopping  atomic.Bool
@@ -106,6 +109,7 @@ func New(opts *Options, driver storage.Driver, log *slog.Logger) (*Server, error
 		dir:       newDirectory(),
 		hosts:     map[string]*host{},
 		iqPending: map[string]chan *stanza.Element{},
+		ipConns:   map[string]int{},
 		ctx:       ctx,
 		cancel:    cancel,
 		info: module.ServerInfo{Name: "Metronome", Version: Version,
@@ -327,17 +331,63 @@ func (s *Server) listen(addr string, directTLS bool) error {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetKeepAlive(true)
 			}
+			ip := remoteIP(c)
+			if !s.acquireIP(ip) {
+				s.log.Warn("connection refused: too many from one address", "ip", ip)
+				if directTLS {
+					c = tls.Server(c, s.TLSConfig())
+				}
+				go c2s.Refuse(c, "policy-violation", "too many connections from your address")
+				continue
+			}
 			if directTLS {
 				c = tls.Server(c, s.TLSConfig())
 			}
 			s.conns.Add(1)
 			go func() {
 				defer s.conns.Done()
+				defer s.releaseIP(ip)
 				c2s.Serve(s.ctx, c, s, directTLS)
 			}()
 		}
 	}()
 	return nil
+}
+
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if a.IP.IsLoopback() {
+			return "" // local tools and tests are not limited
+		}
+		return a.IP.String()
+	}
+	return ""
+}
+
+// acquireIP counts a connection from ip, refusing it over the limit.
+func (s *Server) acquireIP(ip string) bool {
+	limit := s.opts.Load().MaxConnsPerIP
+	if ip == "" || limit <= 0 {
+		return true
+	}
+	s.ipMu.Lock()
+	defer s.ipMu.Unlock()
+	if s.ipConns[ip] >= limit {
+		return false
+	}
+	s.ipConns[ip]++
+	return true
+}
+
+func (s *Server) releaseIP(ip string) {
+	if ip == "" {
+		return
+	}
+	s.ipMu.Lock()
+	if s.ipConns[ip]--; s.ipConns[ip] <= 0 {
+		delete(s.ipConns, ip)
+	}
+	s.ipMu.Unlock()
 }
 
 func (s *Server) closeListeners() {
