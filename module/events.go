@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
@@ -91,4 +92,40 @@ func reply(ctx context.Context, h Host, ev *event.Event, r *stanza.Element) {
 func SessionOf(ev *event.Event) (Session, bool) {
 	s, ok := ev.Origin.(Session)
 	return s, ok
+}
+
+// StoreTimeout bounds the storage calls one handler makes (STYLE §7: every
+// storage call gets a deadline).
+const StoreTimeout = 10 * time.Second
+
+// Bounded gives fn's context a deadline of StoreTimeout. Use it for
+// handlers that touch storage on every call; a handler on a hot path that
+// only sometimes does should set the deadline around those calls instead
+// (a deadline costs a timer).
+func Bounded(fn event.Handler) event.Handler {
+	return func(ctx context.Context, ev *event.Event) event.Verdict {
+		ctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+		defer cancel()
+		return fn(ctx, ev)
+	}
+}
+
+// OnUserDeleted calls fn with the bare JID of each deleted account of h, so
+// that the module deletes the user's data. fn's context has a deadline.
+func OnUserDeleted(h Host, fn func(ctx context.Context, user jid.JID)) {
+	h.Hook(EventUserDeleted, event.PrioDefault, Bounded(func(ctx context.Context, ev *event.Event) event.Verdict {
+		var user jid.JID
+		switch d := ev.Data.(type) {
+		case UserEvent:
+			user = d.User
+		case *UserEvent:
+			if d != nil {
+				user = d.User
+			}
+		}
+		if user.Local() != "" {
+			fn(ctx, user)
+		}
+		return event.Continue
+	}))
 }

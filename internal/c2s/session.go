@@ -46,6 +46,9 @@ type Session struct {
 	lastActive atomic.Int64 // unix nanos
 
 	// Outbound queue. wbuf is appended to under wmu; the writer swaps it out.
+	// fmu serialises flushes and the final close, so that no goroutine
+	// closes the connection while another is still writing to it.
+	fmu      sync.Mutex
 	wmu      sync.Mutex
 	wbuf     []byte
 	wspare   []byte
@@ -248,13 +251,21 @@ func (s *Session) Close(condition, text string) {
 		return
 	}
 	// No writer goroutine (still negotiating): flush here and close.
-	s.flush()
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	_ = s.flushLocked()
 	_ = s.currentConn().Close()
 }
 
 // flush writes whatever is queued, synchronously. Two buffers alternate:
 // producers append to wbuf while the previous one is on the wire.
 func (s *Session) flush() error {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *Session) flushLocked() error {
 	s.wmu.Lock()
 	b := s.wbuf
 	if len(b) == 0 {
@@ -281,12 +292,14 @@ const writeTimeout = 30 * time.Second
 func (s *Session) writeLoop() {
 	defer close(s.wclosed)
 	for range s.wsignal {
-		if err := s.flush(); err != nil {
+		s.fmu.Lock()
+		if err := s.flushLocked(); err != nil {
 			s.log.Debug("write failed", "err", err)
 			s.wmu.Lock()
 			s.closing = true
 			s.wmu.Unlock()
 			_ = s.currentConn().Close()
+			s.fmu.Unlock()
 			return
 		}
 		s.wmu.Lock()
@@ -294,6 +307,9 @@ func (s *Session) writeLoop() {
 		s.wmu.Unlock()
 		if done {
 			_ = s.currentConn().Close()
+		}
+		s.fmu.Unlock()
+		if done {
 			return
 		}
 	}

@@ -105,9 +105,9 @@ func (b *Blocking) Provision(h module.Host) error {
 	b.cache = map[string]map[string][]byte{}
 	h.AddFeature(NS)
 	h.Provide("blocking", Checker(b))
-	module.OnIQ(h, "bare", stanza.Get, NS, "blocklist", event.PrioDefault, bounded(b.handleGet))
-	module.OnIQ(h, "bare", stanza.Set, NS, "block", event.PrioDefault, bounded(b.handleBlock))
-	module.OnIQ(h, "bare", stanza.Set, NS, "unblock", event.PrioDefault, bounded(b.handleUnblock))
+	module.OnIQ(h, "bare", stanza.Get, NS, "blocklist", event.PrioDefault, module.Bounded(b.handleGet))
+	module.OnIQ(h, "bare", stanza.Set, NS, "block", event.PrioDefault, module.Bounded(b.handleBlock))
+	module.OnIQ(h, "bare", stanza.Set, NS, "unblock", event.PrioDefault, module.Bounded(b.handleUnblock))
 	for _, kind := range []string{stanza.KindMessage, stanza.KindIQ, stanza.KindPresence} {
 		for _, dest := range []string{"bare", "full", "host"} {
 			h.Hook("pre-"+module.StanzaEvent(kind, dest), event.PrioPolicy, b.outbound)
@@ -117,7 +117,7 @@ func (b *Blocking) Provision(h module.Host) error {
 	// JID's IQs to the user's bare JID (vCard, last activity...) are refused too.
 	h.Hook(module.EventStanzaIn, event.PrioPolicy, b.inbound)
 	h.HookGlobal(module.EventRouteRemote, event.PrioPolicy, b.remote)
-	h.Hook(module.EventUserDeleted, event.PrioDefault, bounded(b.userDeleted))
+	module.OnUserDeleted(h, b.userDeleted)
 	return nil
 }
 
@@ -127,7 +127,7 @@ func (b *Blocking) Provision(h module.Host) error {
 // is shared with the cache: callers must not modify it.
 func (b *Blocking) list(ctx context.Context, user jid.JID) (map[string][]byte, error) {
 	if user.Domain() != b.h.Name() {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		ctx, cancel := context.WithTimeout(ctx, module.StoreTimeout)
 		defer cancel()
 		return b.storeFor(user.Domain()).All(ctx, user.Local())
 	}
@@ -139,7 +139,7 @@ func (b *Blocking) list(ctx context.Context, user jid.JID) (map[string][]byte, e
 	if ok {
 		return l, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, module.StoreTimeout)
 	defer cancel()
 	l, err := b.store.All(ctx, user.Local())
 	if err != nil {
@@ -503,35 +503,9 @@ func (b *Blocking) remote(ctx context.Context, ev *event.Event) event.Verdict {
 	return event.Continue
 }
 
-func (b *Blocking) userDeleted(ctx context.Context, ev *event.Event) event.Verdict {
-	var user jid.JID
-	switch d := ev.Data.(type) {
-	case module.UserEvent:
-		user = d.User
-	case *module.UserEvent:
-		if d != nil {
-			user = d.User
-		}
-	}
-	if user.Local() == "" {
-		return event.Continue
-	}
+func (b *Blocking) userDeleted(ctx context.Context, user jid.JID) {
 	defer b.changed(user)
 	if err := b.store.DeleteUser(ctx, user.Local()); err != nil {
 		b.h.Logger().Error("block list purge failed", "user", user.String(), "err", err)
-	}
-	return event.Continue
-}
-
-// storeTimeout bounds the storage calls a handler makes (STYLE §7: every
-// storage call gets a deadline).
-const storeTimeout = 10 * time.Second
-
-// bounded gives fn's context a deadline of storeTimeout.
-func bounded(fn event.Handler) event.Handler {
-	return func(ctx context.Context, ev *event.Event) event.Verdict {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
-		return fn(ctx, ev)
 	}
 }

@@ -75,12 +75,12 @@ func (l *Last) Provision(h module.Host) error {
 		l.now = time.Now
 	}
 	h.AddFeature(NS)
-	module.OnIQ(h, "host", stanza.Get, NS, "query", event.PrioDefault, bounded(l.handleHost))
-	module.OnIQ(h, "bare", stanza.Get, NS, "query", event.PrioDefault, bounded(l.handleBare))
-	module.OnIQ(h, "full", stanza.Get, NS, "query", event.PrioDefault, bounded(l.handleFull))
-	h.Hook(module.EventPresenceOut, prioStatus, bounded(l.presence))
-	h.Hook(module.EventSessionClosed, event.PrioDefault, bounded(l.sessionClosed))
-	h.Hook(module.EventUserDeleted, event.PrioDefault, bounded(l.userDeleted))
+	module.OnIQ(h, "host", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(l.handleHost))
+	module.OnIQ(h, "bare", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(l.handleBare))
+	module.OnIQ(h, "full", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(l.handleFull))
+	h.Hook(module.EventPresenceOut, prioStatus, module.Bounded(l.presence))
+	h.Hook(module.EventSessionClosed, event.PrioDefault, module.Bounded(l.sessionClosed))
+	module.OnUserDeleted(h, l.userDeleted)
 	return nil
 }
 
@@ -198,34 +198,8 @@ func (l *Last) sessionClosed(ctx context.Context, ev *event.Event) event.Verdict
 	return event.Continue
 }
 
-func (l *Last) userDeleted(ctx context.Context, ev *event.Event) event.Verdict {
-	var user jid.JID
-	switch d := ev.Data.(type) {
-	case module.UserEvent:
-		user = d.User
-	case *module.UserEvent:
-		if d != nil {
-			user = d.User
-		}
-	}
-	if user.Local() == "" {
-		return event.Continue
-	}
+func (l *Last) userDeleted(ctx context.Context, user jid.JID) {
 	if err := l.store.Delete(ctx, user.Local()); err != nil {
 		l.h.Logger().Error("last activity purge failed", "user", user.String(), "err", err)
-	}
-	return event.Continue
-}
-
-// storeTimeout bounds the storage calls a handler makes (STYLE §7: every
-// storage call gets a deadline).
-const storeTimeout = 10 * time.Second
-
-// bounded gives fn's context a deadline of storeTimeout.
-func bounded(fn event.Handler) event.Handler {
-	return func(ctx context.Context, ev *event.Event) event.Verdict {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
-		return fn(ctx, ev)
 	}
 }

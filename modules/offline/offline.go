@@ -98,9 +98,9 @@ func (o *Offline) Provision(h module.Host) error {
 		o.now = time.Now
 	}
 	h.AddFeature(Feature)
-	h.Hook(eventOffline, event.PrioDefault, bounded(o.store))
-	h.Hook(module.EventPresenceOut, prioDeliver, bounded(o.presence))
-	h.Hook(module.EventUserDeleted, event.PrioDefault, bounded(o.userDeleted))
+	h.Hook(eventOffline, event.PrioDefault, module.Bounded(o.store))
+	h.Hook(module.EventPresenceOut, prioDeliver, module.Bounded(o.presence))
+	module.OnUserDeleted(h, o.userDeleted)
 	return nil
 }
 
@@ -222,37 +222,8 @@ func (o *Offline) flush(ctx context.Context, s module.Session) {
 }
 
 // userDeleted removes a deleted account's messages.
-func (o *Offline) userDeleted(ctx context.Context, ev *event.Event) event.Verdict {
-	user, ok := deletedUser(ev)
-	if !ok {
-		return event.Continue
-	}
+func (o *Offline) userDeleted(ctx context.Context, user jid.JID) {
 	if _, err := o.archive.Delete(ctx, user.Local(), storage.Query{}); err != nil {
 		o.h.Logger().Error("offline purge failed", "user", user.String(), "err", err)
-	}
-	return event.Continue
-}
-
-// deletedUser extracts the account of a user/deleted event.
-func deletedUser(ev *event.Event) (jid.JID, bool) {
-	switch d := ev.Data.(type) {
-	case module.UserEvent:
-		return d.User, d.User.Local() != ""
-	case *module.UserEvent:
-		return d.User, d != nil && d.User.Local() != ""
-	}
-	return jid.JID{}, false
-}
-
-// storeTimeout bounds the storage calls a handler makes (STYLE §7: every
-// storage call gets a deadline).
-const storeTimeout = 10 * time.Second
-
-// bounded gives fn's context a deadline of storeTimeout.
-func bounded(fn event.Handler) event.Handler {
-	return func(ctx context.Context, ev *event.Event) event.Verdict {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
-		return fn(ctx, ev)
 	}
 }

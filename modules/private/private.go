@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
 	"github.com/metronome-xmpp/metronome/module"
@@ -53,9 +52,9 @@ func (p *Private) Provision(h module.Host) error {
 	p.h = h
 	p.store = h.Store(storeName).Map()
 	h.AddFeature(NS)
-	module.OnIQ(h, "bare", stanza.Get, NS, "query", event.PrioDefault, bounded(p.handleGet))
-	module.OnIQ(h, "bare", stanza.Set, NS, "query", event.PrioDefault, bounded(p.handleSet))
-	h.Hook(module.EventUserDeleted, event.PrioDefault, bounded(p.userDeleted))
+	module.OnIQ(h, "bare", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(p.handleGet))
+	module.OnIQ(h, "bare", stanza.Set, NS, "query", event.PrioDefault, module.Bounded(p.handleSet))
+	module.OnUserDeleted(h, p.userDeleted)
 	return nil
 }
 
@@ -137,34 +136,8 @@ func (p *Private) handleSet(ctx context.Context, ev *event.Event) event.Verdict 
 	return module.Reply(ctx, p.h, ev, nil)
 }
 
-func (p *Private) userDeleted(ctx context.Context, ev *event.Event) event.Verdict {
-	var user jid.JID
-	switch d := ev.Data.(type) {
-	case module.UserEvent:
-		user = d.User
-	case *module.UserEvent:
-		if d != nil {
-			user = d.User
-		}
-	}
-	if user.Local() == "" {
-		return event.Continue
-	}
+func (p *Private) userDeleted(ctx context.Context, user jid.JID) {
 	if err := p.store.DeleteUser(ctx, user.Local()); err != nil {
 		p.h.Logger().Error("private purge failed", "user", user.String(), "err", err)
-	}
-	return event.Continue
-}
-
-// storeTimeout bounds the storage calls a handler makes (STYLE §7: every
-// storage call gets a deadline).
-const storeTimeout = 10 * time.Second
-
-// bounded gives fn's context a deadline of storeTimeout.
-func bounded(fn event.Handler) event.Handler {
-	return func(ctx context.Context, ev *event.Event) event.Verdict {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
-		return fn(ctx, ev)
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
 	"github.com/metronome-xmpp/metronome/module"
@@ -70,9 +69,9 @@ func (v *VCard) Provision(h module.Host) error {
 	v.store = h.Store(storeName).KeyVal()
 	h.AddFeature(NS)
 	h.AddAccountFeature(NS)
-	module.OnIQ(h, "bare", stanza.Get, NS, "vCard", event.PrioDefault, bounded(v.handleGet))
-	module.OnIQ(h, "bare", stanza.Set, NS, "vCard", event.PrioDefault, bounded(v.handleSet))
-	h.Hook(module.EventUserDeleted, event.PrioDefault, bounded(v.userDeleted))
+	module.OnIQ(h, "bare", stanza.Get, NS, "vCard", event.PrioDefault, module.Bounded(v.handleGet))
+	module.OnIQ(h, "bare", stanza.Set, NS, "vCard", event.PrioDefault, module.Bounded(v.handleSet))
+	module.OnUserDeleted(h, v.userDeleted)
 	return nil
 }
 
@@ -126,34 +125,8 @@ func (v *VCard) handleSet(ctx context.Context, ev *event.Event) event.Verdict {
 	return module.Reply(ctx, v.h, ev, nil)
 }
 
-func (v *VCard) userDeleted(ctx context.Context, ev *event.Event) event.Verdict {
-	var user jid.JID
-	switch d := ev.Data.(type) {
-	case module.UserEvent:
-		user = d.User
-	case *module.UserEvent:
-		if d != nil {
-			user = d.User
-		}
-	}
-	if user.Local() == "" {
-		return event.Continue
-	}
+func (v *VCard) userDeleted(ctx context.Context, user jid.JID) {
 	if err := v.store.Delete(ctx, user.Local()); err != nil {
 		v.h.Logger().Error("vcard purge failed", "user", user.String(), "err", err)
-	}
-	return event.Continue
-}
-
-// storeTimeout bounds the storage calls a handler makes (STYLE §7: every
-// storage call gets a deadline).
-const storeTimeout = 10 * time.Second
-
-// bounded gives fn's context a deadline of storeTimeout.
-func bounded(fn event.Handler) event.Handler {
-	return func(ctx context.Context, ev *event.Event) event.Verdict {
-		ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		defer cancel()
-		return fn(ctx, ev)
 	}
 }
