@@ -166,3 +166,16 @@ func TestCertificatesPerHostAndHotReload(t *testing.T) {
 		t.Fatal("localhost's certificate changed")
 	}
 }
+
+func TestDirectTLSWithALPN(t *testing.T) {
+	srv := xmpptest.NewServer(t)
+	c, err := tls.Dial("tcp", srv.TLSAddr, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true,
+		NextProtos: []string{"xmpp-client"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "xmpp-client" {
+		t.Fatalf("ALPN negotiated %q", p)
+	}
+}

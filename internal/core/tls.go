@@ -51,6 +51,8 @@ func (cs *certStore) tlsConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: cs.getCertificate,
+		// XEP-0368: direct TLS clients may announce "xmpp-client" with ALPN.
+		NextProtos: []string{"xmpp-client"},
 		// TLS 1.3 is preferred automatically; 1.2 suites are Go's secure defaults.
 	}
 }
