@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -22,6 +23,8 @@ import (
 // whole on reload, so a handshake sees either the old or the new set.
 type certStore struct {
 	certs atomic.Pointer[certSet]
+	once  sync.Once
+	cfg   *tls.Config // shared by every connection; certificates are looked up per handshake
 }
 
 type certSet struct {
@@ -48,6 +51,11 @@ func (cs *certStore) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificat
 }
 
 func (cs *certStore) tlsConfig() *tls.Config {
+	cs.once.Do(func() { cs.cfg = cs.newTLSConfig() })
+	return cs.cfg
+}
+
+func (cs *certStore) newTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: cs.getCertificate,
