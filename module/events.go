@@ -61,12 +61,9 @@ func OnIQ(h Host, dest, typ, ns, local string, prio int, fn event.Handler) {
 // Reply sends an IQ result for ev's request, carrying payload (may be nil),
 // and returns Handled.
 func Reply(ctx context.Context, h Host, ev *event.Event, payload *stanza.Element) event.Verdict {
-	r := stanza.ResultReply(ev.Stanza, payload)
-	if ev.Stanza.To() == "" {
-		// Addressed implicitly to the account: answer from the bare JID.
-		r.SetAttr("from", "")
-	}
-	reply(ctx, h, ev, r)
+	// A request without 'to' was addressed to the account: the result has
+	// no 'from' either (ResultReply swaps the attributes).
+	reply(ctx, h, ev, stanza.ResultReply(ev.Stanza, payload))
 	return event.Handled
 }
 
