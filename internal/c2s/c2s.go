@@ -82,17 +82,30 @@ func Refuse(conn net.Conn, cond stream.Condition, text string) {
 	_, _ = conn.Write(append(b, stream.Close...))
 }
 
-// Serve runs a client stream on conn until it ends. directTLS says conn is
-// already a *tls.Conn whose handshake Serve performs (XEP-0368).
-func Serve(ctx context.Context, conn net.Conn, core Core, directTLS bool) {
+// Serve runs a client stream on conn. directTLS says conn is already a
+// *tls.Conn whose handshake Serve performs (XEP-0368). done (may be nil) is
+// called once the stream has ended; Serve itself may return before that.
+func Serve(ctx context.Context, conn net.Conn, core Core, directTLS bool, done func()) {
 	cfg := core.C2SConfig()
 	s := newSession(conn, core, directTLS, cfg.MaxQueue)
 	core.Tracked(s, true)
-	defer core.Tracked(s, false)
-	err := s.run(ctx, cfg, directTLS)
-	if err != nil && !errors.Is(err, errClosed) {
-		s.log.Debug("stream ended", "err", err)
+	end := func(err error) {
+		s.finish(err)
+		core.Tracked(s, false)
+		if done != nil {
+			done()
+		}
 	}
+	dec, err := s.negotiate(ctx, cfg, directTLS)
+	if dec == nil {
+		end(err)
+		return
+	}
+	// Hand the bound stream to a fresh goroutine and let this one end. The
+	// TLS handshake and SASL grew this goroutine's stack to 16 KiB, and a
+	// goroutine waiting in Read keeps its stack: every idle session would
+	// hold that. The stanza loop alone fits in a few KiB.
+	go func() { end(s.stanzaLoop(ctx, dec)) }()
 }
 
 type streamErr = stream.Error
@@ -152,9 +165,9 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 }
 
-func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// negotiate runs the stream until a resource is bound and returns the
+// decoder to go on with, or nil and the error that ended the stream.
+func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*xmlstream.Decoder, error) {
 	authDeadline := s.started.Add(cfg.AuthTimeout)
 	openDeadline := s.started.Add(cfg.StreamOpenTimeout)
 	opened := false
@@ -190,38 +203,9 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 		return false
 	}
 
-	defer func() {
-		var se *streamErr
-		var xe *xmlstream.Error
-		var ne net.Error
-		cond, text := "", ""
-		switch {
-		case errors.As(err, &se):
-			cond, text = string(se.Condition), se.Text
-		case errors.As(err, &xe):
-			cond, text = xe.Condition, xe.Msg
-		case errors.Is(err, xmlstream.ErrStreamEnd):
-			err = nil
-		case errors.As(err, &ne) && ne.Timeout():
-			cond = string(stream.ConnectionTimeout)
-		}
-		if cond != "" {
-			s.log.Info("stream error sent", "condition", cond, "text", text)
-		}
-		// Unbind first: stanzas routed from now on go to other resources
-		// or offline storage, not to a stream that is closing.
-		if !s.full.IsZero() {
-			s.core.Closed(s)
-		}
-		s.Close(cond, text)
-		if !s.full.IsZero() {
-			<-s.wclosed
-		}
-	}()
-
 	if directTLS {
 		if err := s.handshake(ctx, s.conn.(*tls.Conn)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	dec := xmlstream.NewDecoder(rd, xmlstream.Limits{MaxBytes: cfg.MaxStanzaSize})
@@ -238,11 +222,11 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 				// RFC 6120 §4.9.1.2: open a stream before sending the error.
 				s.sendRaw(stream.Header{ContentNS: stanza.NSClient, ID: s.id}.Append(nil))
 			}
-			return err
+			return nil, err
 		}
 		opened = true
 		if err := s.openReply(hdr); err != nil {
-			return err
+			return nil, err
 		}
 		features := stanza.New(stream.NS, "features")
 		switch {
@@ -277,7 +261,7 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 		}
 		s.sendRaw(appendStreamElement(nil, features))
 		if err := s.flush(); err != nil {
-			return err
+			return nil, err
 		}
 
 		// Elements until the next stream restart.
@@ -285,25 +269,25 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 		for {
 			el, err := dec.Element()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			switch {
 			case el.Space == stream.NSTLS && el.Name == "starttls":
 				if s.secure || authenticated {
-					return serr(stream.PolicyViolation, "TLS already negotiated")
+					return nil, serr(stream.PolicyViolation, "TLS already negotiated")
 				}
 				if dec.Buffered() != 0 {
 					// Bytes sent after <starttls/> before the handshake would
 					// be plaintext smuggled into the encrypted stream.
-					return serr(stream.PolicyViolation, "data after <starttls/> before the TLS handshake")
+					return nil, serr(stream.PolicyViolation, "data after <starttls/> before the TLS handshake")
 				}
 				s.sendRaw([]byte(`<proceed xmlns="` + stream.NSTLS + `"/>`))
 				if err := s.flush(); err != nil {
-					return err
+					return nil, err
 				}
 				tc := tls.Server(s.conn, s.core.TLSConfig())
 				if err := s.handshake(ctx, tc); err != nil {
-					return err
+					return nil, err
 				}
 				dec.Reset(rd)
 				break negotiate
@@ -311,9 +295,9 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 				if !s.secure && cfg.RequireEncryption {
 					s.sendRaw(saslFailure("encryption-required", "use STARTTLS first"))
 					if err := s.flush(); err != nil {
-						return err
+						return nil, err
 					}
-					return serr(stream.PolicyViolation, "authentication before encryption")
+					return nil, serr(stream.PolicyViolation, "authentication before encryption")
 				}
 				done, err := s.handleSASL(ctx, el, &sasl)
 				if err != nil {
@@ -322,19 +306,19 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 						failures++
 						if failures >= cfg.MaxAuthFailures {
 							if ferr := s.flush(); ferr != nil {
-								return ferr
+								return nil, ferr
 							}
-							return serr(stream.PolicyViolation, "too many failed authentication attempts")
+							return nil, serr(stream.PolicyViolation, "too many failed authentication attempts")
 						}
 						if ferr := s.flush(); ferr != nil {
-							return ferr
+							return nil, ferr
 						}
 						continue
 					}
-					return err
+					return nil, err
 				}
 				if err := s.flush(); err != nil {
-					return err
+					return nil, err
 				}
 				if done {
 					authenticated = true
@@ -345,28 +329,62 @@ func (s *Session) run(ctx context.Context, cfg Config, directTLS bool) (err erro
 			case el.Name == "iq" && el.Space == stanza.NSClient && authenticated:
 				bound, err := s.handleBind(ctx, el)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if err := s.flush(); err != nil {
-					return err
+					return nil, err
 				}
 				if bound {
 					s.startWriter()
-					return s.stanzaLoop(ctx, dec)
+					return dec, nil
 				}
 			case stanza.IsStanza(el) && !authenticated:
 				if !s.secure && cfg.RequireEncryption || !s.core.PreAuth(ctx, s, el) {
-					return serr(stream.NotAuthorized, "authenticate first")
+					return nil, serr(stream.NotAuthorized, "authenticate first")
 				}
 				if err := s.flush(); err != nil {
-					return err
+					return nil, err
 				}
 			case stanza.IsStanza(el):
-				return serr(stream.NotAuthorized, "bind a resource first")
+				return nil, serr(stream.NotAuthorized, "bind a resource first")
 			default:
-				return serr(stream.UnsupportedStanzaType, "unexpected <"+el.Name+"/> during negotiation")
+				return nil, serr(stream.UnsupportedStanzaType, "unexpected <"+el.Name+"/> during negotiation")
 			}
 		}
+	}
+}
+
+// finish ends the stream after err: the stream error it calls for, the
+// session unbound, the connection closed once everything queued is written.
+func (s *Session) finish(err error) {
+	var se *streamErr
+	var xe *xmlstream.Error
+	var ne net.Error
+	cond, text := "", ""
+	switch {
+	case errors.As(err, &se):
+		cond, text = string(se.Condition), se.Text
+	case errors.As(err, &xe):
+		cond, text = xe.Condition, xe.Msg
+	case errors.Is(err, xmlstream.ErrStreamEnd), errors.Is(err, errClosed):
+	case errors.As(err, &ne) && ne.Timeout():
+		cond = string(stream.ConnectionTimeout)
+	default:
+		if err != nil {
+			s.log.Debug("stream ended", "err", err)
+		}
+	}
+	if cond != "" {
+		s.log.Info("stream error sent", "condition", cond, "text", text)
+	}
+	// Unbind first: stanzas routed from now on go to other resources
+	// or offline storage, not to a stream that is closing.
+	if !s.full.IsZero() {
+		s.core.Closed(s)
+	}
+	s.Close(cond, text)
+	if !s.full.IsZero() {
+		<-s.wclosed
 	}
 }
 

@@ -344,11 +344,10 @@ func (s *Server) listen(addr string, directTLS bool) error {
 				c = tls.Server(c, s.TLSConfig())
 			}
 			s.conns.Add(1)
-			go func() {
-				defer s.conns.Done()
-				defer s.releaseIP(ip)
-				c2s.Serve(s.ctx, c, s, directTLS)
-			}()
+			go c2s.Serve(s.ctx, c, s, directTLS, func() {
+				s.releaseIP(ip)
+				s.conns.Done()
+			})
 		}
 	}()
 	return nil
