@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -174,6 +175,9 @@ type Tokenizer struct {
 	raw    []rawAttr
 	attrs  []Attr
 
+	one    [1]byte // the first byte after an idle wait (see fill)
+	pooled *[]byte // holder of buf when buf came from bufPool
+
 	// Start tag being parsed: name offsets, colon offset (or -1).
 	tagName     [2]int32
 	tagColon    int32
@@ -278,6 +282,28 @@ func (t *Tokenizer) tooBig() error {
 
 // fill reads more input, keeping buf[pos:end]. It returns an error only if
 // nothing was read.
+// bufPool holds read buffers of initialBuf bytes, shared by all streams.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, initialBuf); return &b }}
+
+// getBuf takes a read buffer from the pool.
+func (t *Tokenizer) getBuf() {
+	t.pooled = bufPool.Get().(*[]byte)
+	t.buf = *t.pooled
+}
+
+// putBuf returns the pooled buffer (if t holds one) and drops t.buf when
+// it is that buffer. The caller has no data left in it.
+func (t *Tokenizer) putBuf() {
+	if t.pooled == nil {
+		return
+	}
+	if len(t.buf) > 0 && &t.buf[0] == &(*t.pooled)[0] {
+		t.buf = nil
+	}
+	bufPool.Put(t.pooled)
+	t.pooled = nil
+}
+
 func (t *Tokenizer) fill() error {
 	if t.rerr != nil {
 		err := t.rerr
@@ -293,9 +319,30 @@ func (t *Tokenizer) fill() error {
 		if len(t.buf) > maxIdleBuf {
 			t.buf = nil // release the memory of an earlier large element
 		}
+		// Nothing is buffered: wait for input without holding a buffer, so
+		// that an idle stream (most of them, most of the time) costs no
+		// read buffer. A one-byte read blocks until data arrives; the
+		// buffer comes back from the pool for the rest.
+		t.putBuf()
+		if t.buf == nil {
+			for range 100 {
+				n, err := t.r.Read(t.one[:])
+				if n == 1 {
+					t.getBuf()
+					t.buf[0] = t.one[0]
+					t.end = 1
+					t.rerr = err
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return io.ErrNoProgress
+		}
 	}
 	if t.buf == nil {
-		t.buf = make([]byte, initialBuf)
+		t.getBuf()
 	}
 	if len(t.buf)-t.end < minRead {
 		kept := t.end - t.pos
@@ -311,6 +358,7 @@ func (t *Tokenizer) fill() error {
 			}
 			nb := make([]byte, n)
 			copy(nb, t.buf[t.pos:t.end])
+			t.putBuf()
 			t.buf = nb
 		}
 		t.base += int64(t.pos)
