@@ -667,26 +667,18 @@ func (s *Session) handleBind(ctx context.Context, iq *stanza.Element) (bool, err
 				s.log.Error("bind failed", "err", err)
 				se = stanza.Err(stanza.InternalServerError)
 			}
-			_ = s.sendNow(stanza.ErrorReply(iq, se))
+			_ = s.Send(stanza.ErrorReply(iq, se))
 			return false, nil
 		}
 		res := stanza.New(stanza.NSClient, "iq", "type", stanza.Result, "id", id)
 		res.AddChild(stanza.New(stream.NSBind, "bind")).AddChild(stanza.New(stream.NSBind, "jid")).AddText(j.String())
-		_ = s.sendNow(res)
+		_ = s.Send(res)
 		s.log = s.log.With("jid", j.String())
 		s.log.Info("resource bound")
 		return true, nil
 	default:
 		return false, serr(stream.NotAuthorized, "bind a resource first")
 	}
-}
-
-// sendNow queues a stanza during negotiation (flushed by the read loop).
-func (s *Session) sendNow(st *stanza.Element) error {
-	s.wmu.Lock()
-	s.wbuf = st.Append(s.wbuf, stanza.NSClient)
-	s.wmu.Unlock()
-	return nil
 }
 
 // SetBound is called by the core's Bind to record the full JID before the

@@ -45,18 +45,19 @@ type Session struct {
 	started    time.Time
 	lastActive atomic.Int64 // unix nanos
 
-	// Outbound queue. wbuf is appended to under wmu; the writer swaps it out.
-	// fmu serialises flushes and the final close, so that no goroutine
-	// closes the connection while another is still writing to it.
-	fmu      sync.Mutex
-	wmu      sync.Mutex
-	wbuf     []byte
-	wspare   []byte
-	wsignal  chan struct{}
-	writing  bool // writer goroutine running
-	closing  bool // no more stanzas accepted; close after flush
-	wclosed  chan struct{}
-	maxQueue int
+	// Outbound queue. wq is appended to under wmu; a writer goroutine runs
+	// only while there is something to write. fmu serialises flushes and
+	// the final close, so that no goroutine closes the connection while
+	// another is still writing to it.
+	fmu       sync.Mutex
+	wmu       sync.Mutex
+	wq, ws    *wbuffer // queue being filled; spare (nil while idle)
+	writing   bool     // bound: writes are asynchronous
+	wactive   bool     // a writer goroutine runs
+	closing   bool     // no more stanzas accepted; close after flush
+	wclosed   chan struct{}
+	closeOnce sync.Once
+	maxQueue  int
 
 	scratch event.Event // reused by the core for each stanza this session sends
 
@@ -77,7 +78,6 @@ func newSession(conn net.Conn, core Core, secure bool, maxQueue int) *Session {
 		remote:   conn.RemoteAddr().String(),
 		secure:   secure,
 		started:  time.Now(),
-		wsignal:  make(chan struct{}, 1),
 		wclosed:  make(chan struct{}),
 		maxQueue: maxQueue,
 	}
@@ -193,6 +193,42 @@ func (s *Session) SetValue(key string, v any) {
 	}
 }
 
+// wbuffer is an outbound buffer. Idle sessions hold none: buffers come
+// from a shared pool when there is something to write and go back when
+// the queue is empty.
+type wbuffer struct{ b []byte }
+
+var wbufPool = sync.Pool{New: func() any { return &wbuffer{b: make([]byte, 0, 2048)} }}
+
+// maxKeptBuf bounds the buffers returned to the pool: a burst's large
+// buffer is left to the garbage collector.
+const maxKeptBuf = 64 << 10
+
+func putWBuf(w *wbuffer) {
+	if w != nil && cap(w.b) <= maxKeptBuf {
+		w.b = w.b[:0]
+		wbufPool.Put(w)
+	}
+}
+
+// queueLocked returns the buffer to append to (s.wmu held).
+func (s *Session) queueLocked() *wbuffer {
+	if s.wq == nil {
+		s.wq = wbufPool.Get().(*wbuffer)
+	}
+	return s.wq
+}
+
+// kickLocked reports whether the caller must start a writer goroutine
+// (s.wmu held): only once bound, only if none runs.
+func (s *Session) kickLocked() bool {
+	if !s.writing || s.wactive {
+		return false
+	}
+	s.wactive = true
+	return true
+}
+
 // Send queues st for the client. Top-level stanzas are written without a
 // namespace declaration (the stream's default applies).
 func (s *Session) Send(st *stanza.Element) error {
@@ -201,32 +237,35 @@ func (s *Session) Send(st *stanza.Element) error {
 		s.wmu.Unlock()
 		return errClosed
 	}
-	s.wbuf = st.Append(s.wbuf, stanza.NSClient)
-	over := s.maxQueue > 0 && len(s.wbuf) > s.maxQueue
+	q := s.queueLocked()
+	q.b = st.Append(q.b, stanza.NSClient)
+	queued := len(q.b)
+	over := s.maxQueue > 0 && queued > s.maxQueue
+	kick := !over && s.kickLocked()
 	s.wmu.Unlock()
 	if over {
-		s.log.Warn("slow consumer closed", "queued", len(s.wbuf))
+		s.log.Warn("slow consumer closed", "queued", queued)
 		s.Close(string(stream.PolicyViolation), "too much unread data")
 		return errClosed
 	}
-	s.signal()
+	if kick {
+		go s.writeLoop()
+	}
 	return nil
 }
 
 // sendRaw queues raw bytes (stream-level elements during negotiation).
 func (s *Session) sendRaw(b []byte) {
 	s.wmu.Lock()
+	kick := false
 	if !s.closing {
-		s.wbuf = append(s.wbuf, b...)
+		q := s.queueLocked()
+		q.b = append(q.b, b...)
+		kick = s.kickLocked()
 	}
 	s.wmu.Unlock()
-	s.signal()
-}
-
-func (s *Session) signal() {
-	select {
-	case s.wsignal <- struct{}{}:
-	default:
+	if kick {
+		go s.writeLoop()
 	}
 }
 
@@ -239,15 +278,19 @@ func (s *Session) Close(condition, text string) {
 		return
 	}
 	s.closing = true
+	q := s.queueLocked()
 	if condition != "" {
 		e := &stream.Error{Condition: stream.Condition(condition), Text: text}
-		s.wbuf = e.Append(s.wbuf)
+		q.b = e.Append(q.b)
 	}
-	s.wbuf = append(s.wbuf, stream.Close...)
+	q.b = append(q.b, stream.Close...)
 	writing := s.writing
+	kick := s.kickLocked()
 	s.wmu.Unlock()
 	if writing {
-		s.signal()
+		if kick {
+			go s.writeLoop()
+		}
 		return
 	}
 	// No writer goroutine (still negotiating): flush here and close.
@@ -257,61 +300,71 @@ func (s *Session) Close(condition, text string) {
 	_ = s.currentConn().Close()
 }
 
-// flush writes whatever is queued, synchronously. Two buffers alternate:
-// producers append to wbuf while the previous one is on the wire.
+// flush writes whatever is queued, synchronously.
 func (s *Session) flush() error {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	return s.flushLocked()
 }
 
+// flushLocked writes the queue (s.fmu held). Two buffers alternate:
+// producers append to one while the other is on the wire.
 func (s *Session) flushLocked() error {
 	s.wmu.Lock()
-	b := s.wbuf
-	if len(b) == 0 {
+	b := s.wq
+	if b == nil || len(b.b) == 0 {
 		s.wmu.Unlock()
 		return nil
 	}
-	s.wbuf = s.wspare[:0]
-	s.wspare = nil // b and wbuf must never share an array
+	s.wq, s.ws = s.ws, nil // b and the queue never share a buffer
 	s.wmu.Unlock()
 	conn := s.currentConn()
 	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := conn.Write(b)
-	if cap(b) <= 64<<10 { // do not keep a burst's large buffer while idle
-		s.wmu.Lock()
-		s.wspare = b[:0]
-		s.wmu.Unlock()
+	_, err := conn.Write(b.b)
+	b.b = b.b[:0]
+	s.wmu.Lock()
+	if cap(b.b) <= maxKeptBuf {
+		s.ws = b
 	}
+	s.wmu.Unlock()
 	return err
 }
 
 const writeTimeout = 30 * time.Second
 
-// writeLoop is the single writer once the session is bound.
+// writeLoop writes until the queue is empty, then ends: a session with
+// nothing to send has no writer goroutine (and no buffers). Once the
+// stream is closing and everything is written, it closes the connection.
 func (s *Session) writeLoop() {
-	defer close(s.wclosed)
-	for range s.wsignal {
+	for {
 		s.fmu.Lock()
-		if err := s.flushLocked(); err != nil {
-			s.log.Debug("write failed", "err", err)
-			s.wmu.Lock()
-			s.closing = true
-			s.wmu.Unlock()
-			_ = s.currentConn().Close()
-			s.fmu.Unlock()
-			return
-		}
+		err := s.flushLocked()
 		s.wmu.Lock()
-		done := s.closing && len(s.wbuf) == 0
+		if err != nil {
+			s.log.Debug("write failed", "err", err)
+			s.closing = true
+		} else if s.wq != nil && len(s.wq.b) > 0 {
+			s.wmu.Unlock()
+			s.fmu.Unlock()
+			continue
+		}
+		final := s.closing
+		s.wactive = false
+		putWBuf(s.ws)
+		s.ws = nil
+		if s.wq != nil && len(s.wq.b) == 0 {
+			putWBuf(s.wq)
+			s.wq = nil
+		}
 		s.wmu.Unlock()
-		if done {
+		if final {
 			_ = s.currentConn().Close()
 		}
 		s.fmu.Unlock()
-		if done {
-			return
+		if final {
+			s.closeOnce.Do(func() { close(s.wclosed) })
 		}
+		return
 	}
 }
 
@@ -327,12 +380,15 @@ func (s *Session) setConn(c net.Conn) {
 	s.cmu.Unlock()
 }
 
+// startWriter switches to asynchronous writes (once bound).
 func (s *Session) startWriter() {
 	s.wmu.Lock()
 	s.writing = true
+	kick := (s.closing || s.wq != nil && len(s.wq.b) > 0) && s.kickLocked()
 	s.wmu.Unlock()
-	go s.writeLoop()
-	s.signal()
+	if kick {
+		go s.writeLoop()
+	}
 }
 
 // Closing reports whether the session is closing.
