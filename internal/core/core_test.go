@@ -179,3 +179,25 @@ func TestDirectTLSWithALPN(t *testing.T) {
 		t.Fatalf("ALPN negotiated %q", p)
 	}
 }
+
+func TestStanzaNormalisation(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Modules("roster", "presence", "message", "offline"))
+	srv.CreateUser(t, "romeo@localhost", "password")
+	c := srv.Login(t, "romeo@localhost/orchard", "password")
+	// Errors for invalid stanzas are addressed to the sender.
+	c.Send(t, `<iq type="get" id="b1" to="localhost"><ping xmlns="urn:xmpp:ping"/><ping xmlns="urn:xmpp:ping"/></iq>`)
+	c.Expect(t, `<iq type="error" id="b1" to="romeo@localhost/orchard" from="localhost"><error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`)
+	c.Send(t, `<presence type="bogus" id="p1"/>`)
+	c.Expect(t, `<presence type="error" id="p1" to="romeo@localhost/orchard"><error type="modify"><bad-request xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></presence>`)
+	c.Send(t, `<presence/>`)
+	c.Expect(t, `<presence from="romeo@localhost/orchard"/>`)
+	// A message without 'to' goes to the account, addressed to it; an
+	// unknown type is treated as normal (RFC 6121 §5.2.2).
+	c.Send(t, `<message type="chat" id="m1"><body>self</body></message>`)
+	c.Expect(t, `<message type="chat" id="m1" to="romeo@localhost" from="romeo@localhost/orchard"><body>self</body></message>`)
+	c.Send(t, `<message type="shout" id="m2" to="romeo@localhost"><body>loud</body></message>`)
+	got := c.Expect(t, `<message id="m2" to="romeo@localhost"><body>loud</body></message>`)
+	if got.Type() != "" {
+		t.Fatalf("unknown type kept: %s", got)
+	}
+}

@@ -127,15 +127,16 @@ func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Elem
 	if h == nil {
 		return
 	}
+	from := sess.JID()
+	// RFC 6120 §8.1.2.1: the server stamps the full JID (before anything
+	// is answered, so that error replies are addressed too).
+	st.SetAttr("from", from.String())
 	if e, ok := validate(st); !ok {
 		if !stanza.IsError(st) {
 			_ = sess.Send(stanza.ErrorReply(st, e))
 		}
 		return
 	}
-	from := sess.JID()
-	// RFC 6120 §8.1.2.1: the server stamps the full JID.
-	st.SetAttr("from", from.String())
 	var to jid.JID
 	if t := st.To(); t != "" {
 		var err error
@@ -173,6 +174,10 @@ func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Elem
 	}
 	if to.IsZero() {
 		to = from.Bare()
+		if kind == stanza.KindMessage {
+			// Delivered to the account's resources (or stored): say so.
+			st.SetAttr("to", to.String())
+		}
 	}
 	ev.To = to
 	s.route(ctx, ev)
@@ -202,7 +207,8 @@ func validate(st *stanza.Element) (stanza.Error, bool) {
 		switch st.Type() {
 		case "", "normal", "chat", "groupchat", "headline", "error":
 		default:
-			return stanza.ErrText(stanza.BadRequest, "invalid message type"), false
+			// RFC 6121 §5.2.2: a type not understood is treated as normal.
+			st.SetAttr("type", "")
 		}
 	case stanza.KindPresence:
 		switch st.Type() {

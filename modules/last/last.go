@@ -75,6 +75,10 @@ func (l *Last) Provision(h module.Host) error {
 		l.now = time.Now
 	}
 	h.AddFeature(NS)
+	// §9 "Determining Support": accounts answer queries too (to the user
+	// and subscribed contacts, the same entities that see the account's
+	// disco#info), so the account advertises the feature as well.
+	h.AddAccountFeature(NS)
 	module.OnIQ(h, "host", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(l.handleHost))
 	module.OnIQ(h, "bare", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(l.handleBare))
 	module.OnIQ(h, "full", stanza.Get, NS, "query", event.PrioDefault, module.Bounded(l.handleFull))

@@ -23,6 +23,10 @@ func TestDiscoFeature(t *testing.T) {
 	c := srv.Login(t, "juliet@localhost/balcony", "password")
 	c.Send(t, `<iq type="get" id="d1" to="localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`)
 	c.Expect(t, `<iq type="result" id="d1"><query xmlns="http://jabber.org/protocol/disco#info"><feature var="jabber:iq:last"/></query></iq>`)
+	// XEP-0012 §9: the account answers queries too, so its disco#info
+	// advertises the feature.
+	c.Send(t, `<iq type="get" id="d2" to="juliet@localhost"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`)
+	c.Expect(t, `<iq type="result" id="d2"><query xmlns="http://jabber.org/protocol/disco#info"><identity category="account"/><feature var="jabber:iq:last"/></query></iq>`)
 }
 
 // waitRecorded polls the store until the logout of user is recorded: the
