@@ -207,3 +207,22 @@ func TestMechanismsFollowStoredHashes(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestReadRateShapesWithoutLoss: a client over its read rate is slowed
+// down, not disconnected, and nothing it sent is lost.
+func TestReadRateShapesWithoutLoss(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Config("[c2s]\nread_rate = \"20KB\"\nread_burst = \"4KB\""))
+	bare := mkUser(t, srv, "romeo")
+	c := srv.Login(t, bare+"/a", "password")
+	var b strings.Builder
+	for i := 0; i < 40; i++ { // ~40 KB: about two seconds at 20 KB/s
+		fmt.Fprintf(&b, `<iq type="get" id="q%d" to="localhost"><nope xmlns="urn:example:%s"/></iq>`, i, strings.Repeat("x", 900))
+	}
+	c.Send(t, b.String())
+	for i := 0; i < 40; i++ {
+		el := c.Recv(t)
+		if el.ID() != fmt.Sprintf("q%d", i) || el.Type() != "error" {
+			t.Fatalf("answer %d: %s", i, el)
+		}
+	}
+}
