@@ -47,6 +47,12 @@ type Host interface {
 	Store(name string) storage.Stores
 	// Accounts is the host's account manager.
 	Accounts() *account.Manager
+	// CreateUser creates an account of this host and fires user/created.
+	CreateUser(ctx context.Context, bare jid.JID, password string) error
+	// DeleteUser closes the user's sessions (not-authorized), deletes the
+	// account of this host and fires user/deleted so that every module
+	// deletes the user's data. account.ErrNotFound if there is none.
+	DeleteUser(ctx context.Context, bare jid.JID) error
 
 	// Route sends a stanza through the router as the server. The stanza
 	// must carry from and to.

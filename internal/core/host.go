@@ -175,6 +175,20 @@ func (in *instance) Store(name string) storage.Stores {
 
 func (in *instance) Accounts() *account.Manager { return in.h.accounts }
 
+func (in *instance) CreateUser(ctx context.Context, bare jid.JID, password string) error {
+	if bare.Domain() != in.h.name {
+		return fmt.Errorf("%s is not an account of %s", bare, in.h.name)
+	}
+	return in.h.srv.CreateUser(ctx, bare, password)
+}
+
+func (in *instance) DeleteUser(ctx context.Context, bare jid.JID) error {
+	if bare.Domain() != in.h.name {
+		return fmt.Errorf("%s is not an account of %s", bare, in.h.name)
+	}
+	return in.h.srv.DeleteUser(ctx, bare)
+}
+
 func (in *instance) Route(ctx context.Context, st *stanza.Element) error {
 	return in.h.srv.RouteFromServer(ctx, st)
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/metronome-xmpp/metronome/account"
-	"github.com/metronome-xmpp/metronome/event"
-	"github.com/metronome-xmpp/metronome/module"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 )
@@ -200,7 +198,7 @@ func (a *Adhoc) addUser(ctx context.Context, from jid.JID, f submitted) (*stanza
 	if v, ok := f["password-verify"]; ok && len(v) > 0 && strings.TrimSpace(v[0]) != pw {
 		return nil, badPayload("the passwords do not match")
 	}
-	switch err := a.h.Accounts().Create(ctx, user.Local(), pw); {
+	switch err := a.h.CreateUser(ctx, user, pw); {
 	case errors.Is(err, account.ErrExists):
 		return nil, stanza.ErrText(stanza.Conflict, "the account already exists")
 	case errors.Is(err, account.ErrInvalidUser), errors.Is(err, account.ErrInvalidPassword):
@@ -209,7 +207,6 @@ func (a *Adhoc) addUser(ctx context.Context, from jid.JID, f submitted) (*stanza
 		return nil, fmt.Errorf("adhoc: create %s: %w", user, err)
 	}
 	a.h.Logger().Info("account created by admin", "user", user.String(), "admin", from.Bare().String())
-	a.h.Fire(ctx, &event.Event{Name: module.EventUserCreated, Data: module.UserEvent{User: user}})
 	return completed("User "+user.String()+" added.", nil), nil
 }
 
@@ -228,7 +225,7 @@ func (a *Adhoc) deleteUsers(ctx context.Context, from jid.JID, f submitted) (*st
 	}
 	var deleted, missing []string
 	for _, u := range users {
-		switch err := a.h.Accounts().Delete(ctx, u.Local()); {
+		switch err := a.h.DeleteUser(ctx, u); {
 		case errors.Is(err, account.ErrNotFound):
 			missing = append(missing, u.String())
 			continue
@@ -236,10 +233,6 @@ func (a *Adhoc) deleteUsers(ctx context.Context, from jid.JID, f submitted) (*st
 			return nil, fmt.Errorf("adhoc: delete %s: %w", u, err)
 		}
 		a.h.Logger().Info("account deleted by admin", "user", u.String(), "admin", from.Bare().String())
-		a.h.Fire(ctx, &event.Event{Name: module.EventUserDeleted, Data: module.UserEvent{User: u}})
-		for _, s := range a.h.Sessions(u) {
-			s.Close("not-authorized", "the account was deleted")
-		}
 		deleted = append(deleted, u.String())
 	}
 	c := stanza.New(NS, "command", "status", StatusCompleted)

@@ -278,7 +278,7 @@ func (r *Register) preAuth(ctx context.Context, ev *event.Event, s module.Sessio
 	if r.blocked[user] {
 		return r.replyErr(ctx, ev, stanza.Err(stanza.Conflict))
 	}
-	switch err := r.h.Accounts().Create(ctx, user, password); {
+	switch err := r.h.CreateUser(ctx, j, password); {
 	case errors.Is(err, account.ErrExists):
 		return r.replyErr(ctx, ev, stanza.Err(stanza.Conflict))
 	case errors.Is(err, account.ErrInvalidUser):
@@ -291,7 +291,6 @@ func (r *Register) preAuth(ctx context.Context, ev *event.Event, s module.Sessio
 	}
 	r.record(ip)
 	r.h.Logger().Info("account registered", "user", user, "ip", ip)
-	r.h.Fire(ctx, &event.Event{Name: module.EventUserCreated, Origin: s, Data: module.UserEvent{User: j}})
 	return module.Reply(ctx, r.h, ev, nil)
 }
 
@@ -371,7 +370,9 @@ func sameUser(u string, user jid.JID) bool {
 }
 
 // remove handles §3.2: delete the account, tell the other modules, answer,
-// then close every session of the user.
+// then close every session of the user. It does not use h.DeleteUser,
+// which closes the sessions first: the result must reach the client
+// before its stream error.
 func (r *Register) remove(ctx context.Context, ev *event.Event, s module.Session) event.Verdict {
 	q := ev.Stanza.FirstChild()
 	n := 0
