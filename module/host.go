@@ -62,7 +62,8 @@ type Host interface {
 	// SendIQ sends an IQ get/set and waits for its result or error (or ctx).
 	SendIQ(ctx context.Context, iq *stanza.Element) (*stanza.Element, error)
 
-	// Sessions returns the local sessions of a user (bare JID), in binding order.
+	// Sessions returns the local sessions of a user (bare JID), in binding
+	// order. The slice is shared: do not modify it.
 	Sessions(bare jid.JID) []Session
 	// Session returns the session bound to a full JID, or nil.
 	Session(full jid.JID) Session

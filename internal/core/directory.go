@@ -4,18 +4,21 @@ import (
 	"sync"
 
 	"github.com/metronome-xmpp/metronome/internal/c2s"
+	"github.com/metronome-xmpp/metronome/module"
 )
 
 // directory maps bound JIDs to local sessions. Lookups take a read lock;
 // binding and unbinding are rare compared to routing.
 type directory struct {
 	mu    sync.RWMutex
-	users map[string][]*c2s.Session // bare JID → sessions in binding order
+	// users: bare JID → sessions in binding order, held as module.Session
+	// so that modules get the slice itself, without a conversion.
+	users map[string][]module.Session
 	full  map[string]*c2s.Session
 }
 
 func newDirectory() *directory {
-	return &directory{users: map[string][]*c2s.Session{}, full: map[string]*c2s.Session{}}
+	return &directory{users: map[string][]module.Session{}, full: map[string]*c2s.Session{}}
 }
 
 func (d *directory) lookupFull(full string) *c2s.Session {
@@ -25,7 +28,7 @@ func (d *directory) lookupFull(full string) *c2s.Session {
 	return s
 }
 
-func (d *directory) sessions(bare string) []*c2s.Session {
+func (d *directory) sessions(bare string) []module.Session {
 	d.mu.RLock()
 	ss := d.users[bare]
 	d.mu.RUnlock()
@@ -37,7 +40,7 @@ func (d *directory) add(s *c2s.Session) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old := d.users[bare]
-	next := make([]*c2s.Session, 0, len(old)+1)
+	next := make([]module.Session, 0, len(old)+1)
 	next = append(next, old...)
 	d.users[bare] = append(next, s)
 	d.full[s.JID().String()] = s
@@ -52,10 +55,10 @@ func (d *directory) remove(s *c2s.Session) bool {
 		delete(d.full, s.JID().String())
 	}
 	old := d.users[bare]
-	next := make([]*c2s.Session, 0, len(old))
+	next := make([]module.Session, 0, len(old))
 	found := false
 	for _, o := range old {
-		if o == s {
+		if o == module.Session(s) {
 			found = true
 			continue
 		}

@@ -201,13 +201,10 @@ func (in *instance) SendIQ(ctx context.Context, iq *stanza.Element) (*stanza.Ele
 	return in.h.srv.sendIQ(ctx, iq)
 }
 
+// Sessions returns the directory's own slice: it is never modified in
+// place (binding and unbinding replace it), so callers must not modify it.
 func (in *instance) Sessions(bare jid.JID) []module.Session {
-	ss := in.h.srv.dir.sessions(bare.String())
-	out := make([]module.Session, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
+	return in.h.srv.dir.sessions(bare.String())
 }
 
 func (in *instance) Session(full jid.JID) module.Session {

@@ -127,11 +127,13 @@ func (m *Message) routeBare(ctx context.Context, ev *event.Event, bare jid.JID, 
 		}
 		return event.Handled
 	}
-	// normal, chat (and unknown types, which the core already rejects).
+	// normal, chat (unknown types arrive as normal).
 	delivered := 0
-	for _, s := range top(sessions) {
-		if m.h.Deliver(ctx, s, ev.Stanza) == nil {
-			delivered++
+	if best := bestPriority(sessions); best >= 0 {
+		for _, s := range sessions { // the same choice as top, without a slice
+			if s.Available() && s.Priority() == best && m.h.Deliver(ctx, s, ev.Stanza) == nil {
+				delivered++
+			}
 		}
 	}
 	if delivered > 0 {
@@ -162,23 +164,29 @@ func (m *Message) routeBare(ctx context.Context, ev *event.Event, bare jid.JID, 
 // priority, in binding order: the "most available" resources a message to
 // the bare JID goes to (RFC 6121 §8.5.2.1.1).
 func top(sessions []module.Session) []module.Session {
-	best := -1
+	best := bestPriority(sessions)
+	if best < 0 {
+		return nil
+	}
 	var out []module.Session
 	for _, s := range sessions {
-		if !s.Available() {
-			continue
-		}
-		p := s.Priority()
-		switch {
-		case p < 0 || p < best:
-		case p > best:
-			best = p
-			out = append(out[:0], s)
-		default:
+		if s.Available() && s.Priority() == best {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// bestPriority is the highest non-negative priority of the available
+// sessions, or -1 when none is available with a non-negative priority.
+func bestPriority(sessions []module.Session) int {
+	best := -1
+	for _, s := range sessions {
+		if s.Available() && s.Priority() > best {
+			best = s.Priority()
+		}
+	}
+	return best
 }
 
 // storeTimeout bounds the storage calls a handler makes (STYLE §7: every
