@@ -10,7 +10,7 @@ import (
 // directory maps bound JIDs to local sessions. Lookups take a read lock;
 // binding and unbinding are rare compared to routing.
 type directory struct {
-	mu    sync.RWMutex
+	mu sync.RWMutex
 	// users: bare JID → sessions in binding order, held as module.Session
 	// so that modules get the slice itself, without a conversion.
 	users map[string][]module.Session
