@@ -301,7 +301,7 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 				}
 				done, err := s.handleSASL(ctx, el, &sasl)
 				if err != nil {
-					var f *sasl_failure
+					var f *saslRefused
 					if errors.As(err, &f) {
 						failures++
 						if failures >= cfg.MaxAuthFailures {
@@ -516,9 +516,9 @@ type saslFlags struct {
 	plusRefused bool // a -PLUS attempt failed on an unsupported channel-binding type
 }
 
-type sasl_failure struct{ cond string }
+type saslRefused struct{ cond string }
 
-func (f *sasl_failure) Error() string { return "sasl failure: " + f.cond }
+func (f *saslRefused) Error() string { return "sasl failure: " + f.cond }
 
 func saslFailure(cond, text string) []byte {
 	b := []byte(`<failure xmlns="` + stream.NSSASL + `"><` + cond + `/>`)
@@ -543,7 +543,7 @@ func (s *Session) handleSASL(ctx context.Context, el *stanza.Element, st **saslS
 	fail := func(cond, text string) (bool, error) {
 		*st = nil
 		s.sendRaw(saslFailure(cond, text))
-		return false, &sasl_failure{cond}
+		return false, &saslRefused{cond}
 	}
 	var in []byte
 	switch el.Name {
