@@ -62,9 +62,15 @@ type Query struct {
 	// Before and After are item ids (exclusive bounds in archive order).
 	// A Before/After id that does not exist yields ErrNotFound.
 	Before, After string
-	Limit         int  // 0 = no limit
-	Reverse       bool // newest first (Limit then keeps the newest)
-	Total         bool // compute the total count of matching items (ignoring Limit/Before/After)
+	// RangeAfter and RangeBefore are item ids too (exclusive bounds in
+	// archive order), but they bound the result set itself, as XEP-0313's
+	// after-id/before-id fields do: unlike Before/After they also restrict
+	// Total. They combine with Before/After (every bound applies). An id
+	// that does not exist yields ErrNotFound.
+	RangeAfter, RangeBefore string
+	Limit                   int  // 0 = no limit
+	Reverse                 bool // newest first (Limit then keeps the newest)
+	Total                   bool // compute the total count of matching items (ignoring Limit/Before/After)
 	// Truncate (Delete only): keep this many newest matching items, delete the rest.
 	Truncate int
 }
@@ -121,4 +127,13 @@ var ErrInvalidQuery = errors.New("storage: invalid query")
 // applied or none is.
 type BulkSetter interface {
 	SetMany(ctx context.Context, values map[string][]byte) error
+}
+
+// BulkAppender is implemented by the Archive stores of drivers that can
+// append many items to one user's archive in one transaction (imports,
+// benchmark fixtures). The result is the same as calling Append for each
+// item in order, ids included (an empty ID gets a generated one; the ids
+// are returned in order); either every item is appended or none is.
+type BulkAppender interface {
+	AppendMany(ctx context.Context, user string, items []Item) ([]string, error)
 }

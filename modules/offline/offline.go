@@ -14,7 +14,13 @@
 // <no-store/> hint is not stored (it is bounced like any undeliverable
 // message); one carrying <store/> is stored whatever its content. When a
 // user already has max_messages stored, further messages are bounced with
-// service-unavailable (XEP-0160 §2, step 3).
+// service-unavailable (XEP-0160 §2, step 3), unless mod.mam archived them
+// (they carry the archive's XEP-0359 stanza-id): then the event goes on to
+// mod.mam, which counts the archived message as stored.
+//
+// Before delivering, the module fires EventFlush; a handler that stops it
+// keeps the messages for later sessions (mod.mam does so for sessions that
+// already fetched them from the archive).
 //
 // Not implemented: XEP-0013 flexible offline retrieval, and expiry of old
 // messages. Two sessions sending initial presence at the same instant may
@@ -51,6 +57,13 @@ const (
 
 	// eventOffline is fired by mod.message (message.EventOffline).
 	eventOffline = "message/offline"
+	// EventFlush is fired on the user's host before the stored messages
+	// are delivered to a session that sent available presence (Origin and
+	// Data are the session, To its bare JID). A handler that stops it
+	// (Handled) keeps the messages stored and undelivered for this
+	// session: mod.mam does so for sessions that already fetched them from
+	// the archive.
+	EventFlush = "message/offline/flush"
 	// storeName is the archive store holding the messages.
 	storeName = "offline"
 	// DefaultMaxMessages is max_messages when not configured.
@@ -125,6 +138,11 @@ func (o *Offline) store(ctx context.Context, ev *event.Event) event.Verdict {
 		return event.Error(stanza.Err(stanza.InternalServerError))
 	}
 	if total >= o.MaxMessages {
+		if archived(st, ev.To.Bare().String()) {
+			// The archive (mod.mam) has it: let its handler count that as
+			// stored rather than bounce a message the user will find.
+			return event.Continue
+		}
 		return event.Error(stanza.Err(stanza.ServiceUnavailable))
 	}
 	now := o.now().UTC()
@@ -136,6 +154,18 @@ func (o *Offline) store(ctx context.Context, ev *event.Event) event.Verdict {
 		return event.Error(stanza.Err(stanza.InternalServerError))
 	}
 	return event.Handled
+}
+
+// archived reports whether st carries the XEP-0359 stanza-id of the
+// user's archive (by = the user's bare JID), which mod.mam adds once the
+// message is archived and strips from anything else claiming it.
+func archived(st *stanza.Element, by string) bool {
+	for c := range st.Elements {
+		if c.Space == NSSID && c.Name == "stanza-id" && c.Attr("by") == by {
+			return true
+		}
+	}
+	return false
 }
 
 // worthStoring reports whether a message has content beyond chat states,
@@ -172,6 +202,10 @@ func (o *Offline) presence(ctx context.Context, ev *event.Event) event.Verdict {
 	}
 	s, ok := module.SessionOf(ev)
 	if !ok || priority(st) < 0 {
+		return event.Continue
+	}
+	bare := s.JID().Bare()
+	if o.h.Fire(ctx, &event.Event{Name: EventFlush, Origin: s, To: bare, From: bare, Data: s}).Stopped() {
 		return event.Continue
 	}
 	o.flush(ctx, s)

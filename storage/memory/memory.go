@@ -333,7 +333,11 @@ func (a *archive) Append(ctx context.Context, user string, item storage.Item) (s
 		return "", err
 	}
 	defer a.d.mu.Unlock()
-	ua := a.user(user, true)
+	return a.appendLocked(a.user(user, true), item), nil
+}
+
+// appendLocked appends item to ua; the driver's lock is held.
+func (a *archive) appendLocked(ua *userArchive, item storage.Item) string {
 	if item.ID == "" {
 		item.ID = driverutil.NewID()
 		for ua.byID[item.ID] != nil {
@@ -347,7 +351,21 @@ func (a *archive) Append(ctx context.Context, user string, item storage.Item) (s
 	e := &entry{seq: a.d.seq, item: copyItem(item)}
 	ua.items = append(ua.items, e)
 	ua.byID[item.ID] = e
-	return item.ID, nil
+	return item.ID
+}
+
+// AppendMany implements storage.BulkAppender.
+func (a *archive) AppendMany(ctx context.Context, user string, items []storage.Item) ([]string, error) {
+	if err := a.d.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer a.d.mu.Unlock()
+	ua := a.user(user, true)
+	ids := make([]string, len(items))
+	for i, item := range items {
+		ids[i] = a.appendLocked(ua, item)
+	}
+	return ids, nil
 }
 
 func (ua *userArchive) remove(del map[*entry]bool) {
@@ -376,32 +394,39 @@ func matches(e *entry, q storage.Query, start, end int64) bool {
 }
 
 // query returns the entries Find would return, in Find's order, and the
-// total count of matches ignoring Before/After/Limit.
+// total count of matches ignoring Before/After/Limit (but not
+// RangeBefore/RangeAfter).
 func (ua *userArchive) query(q storage.Query) ([]*entry, int, error) {
 	if err := driverutil.CheckFind(q); err != nil {
 		return nil, 0, err
 	}
-	lo, hi := int64(-1<<63), int64(1<<63-1)
-	if q.After != "" {
+	// seqOf resolves a cursor id to its position; def when id is empty.
+	seqOf := func(id string, def int64) (int64, error) {
+		if id == "" {
+			return def, nil
+		}
 		var e *entry
 		if ua != nil {
-			e = ua.byID[q.After]
+			e = ua.byID[id]
 		}
 		if e == nil {
-			return nil, 0, storage.ErrNotFound
+			return 0, storage.ErrNotFound
 		}
-		lo = e.seq
+		return e.seq, nil
 	}
-	if q.Before != "" {
-		var e *entry
-		if ua != nil {
-			e = ua.byID[q.Before]
+	const minSeq, maxSeq = int64(-1 << 63), int64(1<<63 - 1)
+	var bounds [4]int64
+	for i, c := range []struct {
+		id  string
+		def int64
+	}{{q.After, minSeq}, {q.Before, maxSeq}, {q.RangeAfter, minSeq}, {q.RangeBefore, maxSeq}} {
+		v, err := seqOf(c.id, c.def)
+		if err != nil {
+			return nil, 0, err
 		}
-		if e == nil {
-			return nil, 0, storage.ErrNotFound
-		}
-		hi = e.seq
+		bounds[i] = v
 	}
+	lo, hi, rlo, rhi := bounds[0], bounds[1], bounds[2], bounds[3]
 	if ua == nil {
 		return nil, 0, nil
 	}
@@ -409,7 +434,7 @@ func (ua *userArchive) query(q storage.Query) ([]*entry, int, error) {
 	var sel []*entry
 	total := 0
 	for _, e := range ua.items {
-		if !matches(e, q, start, end) {
+		if e.seq <= rlo || e.seq >= rhi || !matches(e, q, start, end) {
 			continue
 		}
 		total++

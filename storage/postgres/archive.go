@@ -55,6 +55,30 @@ func (a archive) Append(ctx context.Context, user string, item storage.Item) (st
 	return item.ID, nil
 }
 
+// AppendMany implements storage.BulkAppender: the appends are pipelined in
+// one transaction.
+func (a archive) AppendMany(ctx context.Context, user string, items []storage.Item) ([]string, error) {
+	ids := make([]string, len(items))
+	batch := &pgx.Batch{}
+	for i, item := range items {
+		query := archReplace
+		if item.ID == "" {
+			item.ID = driverutil.NewID()
+			query = archInsert
+		}
+		ids[i] = item.ID
+		when := driverutil.Millis(driverutil.When(item.When))
+		batch.Queue(query, a.s.host, user, a.s.store, item.ID, when, item.With, item.Type, nonNil(item.Value))
+	}
+	err := pgx.BeginFunc(ctx, a.s.d.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: archive append many: %w", err)
+	}
+	return ids, nil
+}
+
 func scanItem(row pgx.Row) (storage.Item, error) {
 	var it storage.Item
 	var when int64
@@ -89,6 +113,15 @@ func (a archive) Set(ctx context.Context, user, id string, item storage.Item) er
 type where struct {
 	conds []string
 	args  []any
+	ids   []string // the ids of cursor conditions, which must exist
+}
+
+// cursor adds the condition sort_id <op> (the sort_id of item id). An
+// unknown id makes the subquery NULL and the result empty; callers then
+// tell that apart with checkCursors.
+func (w *where) cursor(op, id string) {
+	w.conds = append(w.conds, `sort_id `+op+` (SELECT sort_id FROM archive WHERE host = $1 AND "user" = $2 AND store = $3 AND "key" = `+w.arg(id)+`)`)
+	w.ids = append(w.ids, id)
 }
 
 // arg adds an argument and returns its placeholder.
@@ -99,8 +132,9 @@ func (w *where) arg(v any) string {
 
 func (w *where) String() string { return strings.Join(w.conds, " AND ") }
 
-// filters returns the conditions Total counts: scope, Start, End, With, IDs.
-// The scope is always $1, $2, $3 (host, user, store).
+// filters returns the conditions Total counts: scope, Start, End, With,
+// IDs, RangeAfter, RangeBefore. The scope is always $1, $2, $3 (host,
+// user, store).
 func (a archive) filters(user string, q storage.Query) *where {
 	w := &where{}
 	w.conds = append(w.conds, fmt.Sprintf(`host = %s AND "user" = %s AND store = %s`, w.arg(a.s.host), w.arg(user), w.arg(a.s.store)))
@@ -120,22 +154,25 @@ func (a archive) filters(user string, q storage.Query) *where {
 			w.conds = append(w.conds, `"key" = ANY(`+w.arg(q.IDs)+`::text[])`)
 		}
 	}
+	if q.RangeAfter != "" {
+		w.cursor(">", q.RangeAfter)
+	}
+	if q.RangeBefore != "" {
+		w.cursor("<", q.RangeBefore)
+	}
 	return w
 }
 
 // cursors adds the Before/After bounds as sort_id subqueries and returns
-// the cursor ids. An unknown id makes its subquery NULL and the result
-// empty; callers then tell that apart with checkCursors.
+// the ids of every cursor condition of w (RangeAfter/RangeBefore included).
 func cursors(w *where, q storage.Query) []string {
-	var ids []string
-	for _, c := range []struct{ id, op string }{{q.After, ">"}, {q.Before, "<"}} {
-		if c.id == "" {
-			continue
-		}
-		w.conds = append(w.conds, `sort_id `+c.op+` (SELECT sort_id FROM archive WHERE host = $1 AND "user" = $2 AND store = $3 AND "key" = `+w.arg(c.id)+`)`)
-		ids = append(ids, c.id)
+	if q.After != "" {
+		w.cursor(">", q.After)
 	}
-	return ids
+	if q.Before != "" {
+		w.cursor("<", q.Before)
+	}
+	return w.ids
 }
 
 // checkCursors returns ErrNotFound unless every id exists.

@@ -46,6 +46,31 @@ func (a archive) Append(ctx context.Context, user string, item storage.Item) (st
 	return item.ID, nil
 }
 
+// AppendMany implements storage.BulkAppender: one write transaction (and
+// one fsync) for all the items.
+func (a archive) AppendMany(ctx context.Context, user string, items []storage.Item) ([]string, error) {
+	ids := make([]string, len(items))
+	err := a.s.d.writeTx(ctx, func(tx *sql.Tx) error {
+		for i, item := range items {
+			query := archReplace
+			if item.ID == "" {
+				item.ID = driverutil.NewID()
+				query = archInsert
+			}
+			when := driverutil.Millis(driverutil.When(item.When))
+			if _, err := a.s.d.w.exec(ctx, tx, query, a.s.host, user, a.s.store, item.ID, when, item.With, item.Type, nonNil(item.Value)); err != nil {
+				return fmt.Errorf("sqlite: archive append many: %w", err)
+			}
+			ids[i] = item.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 func scanItem(sc interface{ Scan(...any) error }) (storage.Item, error) {
 	var it storage.Item
 	var when int64
@@ -83,9 +108,17 @@ func (a archive) Set(ctx context.Context, user, id string, item storage.Item) er
 
 // where accumulates SQL conditions and their arguments.
 type where struct {
-	from  string // the table, with an index hint
-	conds []string
-	args  []any
+	from    string // the table, with an index hint
+	conds   []string
+	args    []any
+	cursors []cursor // the conditions on ids whose sort_ids resolve fills in
+}
+
+// addCursor adds the condition sort_id <op> (the sort_id of item id), to be
+// resolved at run time.
+func (w *where) addCursor(op, id string) {
+	w.add("sort_id "+op+" ?", nil)
+	w.cursors = append(w.cursors, cursor{id: id, idx: len(w.args) - 1})
 }
 
 func (w *where) add(cond string, args ...any) {
@@ -95,7 +128,8 @@ func (w *where) add(cond string, args ...any) {
 
 func (w *where) String() string { return strings.Join(w.conds, " AND ") }
 
-// filters returns the conditions Total counts: scope, Start, End, With, IDs.
+// filters returns the conditions Total counts: scope, Start, End, With,
+// IDs, RangeAfter and RangeBefore.
 //
 // SQLite's query planner needs help with some of them:
 //   - IDs: it cannot tell how many ids json_each yields and may walk the
@@ -135,12 +169,20 @@ func (a archive) filters(user string, q storage.Query, ordered bool) (*where, er
 			w.add(`"key" IN (SELECT value FROM json_each(?))`, string(ids))
 		}
 	}
+	if q.RangeAfter != "" {
+		w.addCursor(">", q.RangeAfter)
+	}
+	if q.RangeBefore != "" {
+		w.addCursor("<", q.RangeBefore)
+	}
 	return w, nil
 }
 
 // ordered reports whether q's results are best read in archive order (see
 // filters).
-func ordered(q storage.Query) bool { return q.After != "" || q.Before != "" || q.With != "" }
+func ordered(q storage.Query) bool {
+	return q.After != "" || q.Before != "" || q.RangeAfter != "" || q.RangeBefore != "" || q.With != ""
+}
 
 // cursor is a Before/After bound whose sort_id is looked up at run time.
 type cursor struct {
@@ -148,18 +190,15 @@ type cursor struct {
 	idx int // the index of its argument in the where's args
 }
 
-// cursorConds adds the Before/After conditions to w and returns the
-// cursors whose sort_ids must be filled in by resolve.
-func (a archive) cursorConds(q storage.Query, w *where) []cursor {
-	var cs []cursor
-	for _, c := range []struct{ id, op string }{{q.After, ">"}, {q.Before, "<"}} {
-		if c.id == "" {
-			continue
-		}
-		w.add("sort_id "+c.op+" ?", nil)
-		cs = append(cs, cursor{id: c.id, idx: len(w.args) - 1})
+// cursorConds adds the Before/After conditions to w (and to w.cursors,
+// whose sort_ids must be filled in by resolve).
+func (a archive) cursorConds(q storage.Query, w *where) {
+	if q.After != "" {
+		w.addCursor(">", q.After)
 	}
-	return cs
+	if q.Before != "" {
+		w.addCursor("<", q.Before)
+	}
 }
 
 // resolve looks up the cursors' sort_ids in tx and stores them in args,
@@ -197,11 +236,12 @@ func selection(cols string, w *where, q storage.Query) (string, []any) {
 
 // findSQL is the SQL Find runs for q.
 type findSQL struct {
-	query      string
-	args       []any // the cursors' arguments are filled in by resolve
-	cursors    []cursor
-	countQuery string // when q.Total
-	countArgs  []any
+	query        string
+	args         []any // the cursors' arguments are filled in by resolve
+	cursors      []cursor
+	countQuery   string // when q.Total
+	countArgs    []any
+	countCursors []cursor
 }
 
 func (a archive) findSQL(user string, q storage.Query) (findSQL, error) {
@@ -216,8 +256,10 @@ func (a archive) findSQL(user string, q storage.Query) (findSQL, error) {
 			cw, _ = a.filters(user, q, false)
 		}
 		f.countQuery, f.countArgs = "SELECT count(*) FROM "+cw.from+" WHERE "+cw.String(), slices.Clone(cw.args)
+		f.countCursors = slices.Clone(cw.cursors)
 	}
-	f.cursors = a.cursorConds(q, w)
+	a.cursorConds(q, w)
+	f.cursors = w.cursors
 	f.query, f.args = selection(archCols, w, q)
 	return f, nil
 }
@@ -242,13 +284,16 @@ func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]stor
 	total := -1
 	var items []storage.Item
 	err = a.s.d.readTx(ctx, func(tx *sql.Tx) error {
+		if err := a.resolve(ctx, a.s.d.r, tx, user, f.cursors, f.args); err != nil {
+			return err
+		}
 		if q.Total {
+			if err := a.resolve(ctx, a.s.d.r, tx, user, f.countCursors, f.countArgs); err != nil {
+				return err
+			}
 			if err := a.s.d.r.queryRow(ctx, tx, f.countQuery, f.countArgs...).Scan(&total); err != nil {
 				return fmt.Errorf("sqlite: archive count: %w", err)
 			}
-		}
-		if err := a.resolve(ctx, a.s.d.r, tx, user, f.cursors, f.args); err != nil {
-			return err
 		}
 		rows, err := a.s.d.r.query(ctx, tx, f.query, f.args...)
 		if err != nil {
@@ -281,7 +326,8 @@ func (a archive) Delete(ctx context.Context, user string, q storage.Query) (int,
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: archive delete: %w", err)
 	}
-	cur := a.cursorConds(q, w)
+	a.cursorConds(q, w)
+	cur := w.cursors
 	var query string
 	var args []any
 	switch {

@@ -53,6 +53,8 @@ func TestQueryPlans(t *testing.T) {
 		{"start", storage.Query{Start: old, Limit: 50}, "", true},
 		{"time window", storage.Query{Start: base.Add(100 * time.Second), End: base.Add(200 * time.Second)}, "", true},
 		{"ids", storage.Query{IDs: []string{"id1", "id2"}}, "archive_key", true},
+		{"range newest", storage.Query{RangeAfter: "id100", RangeBefore: mid, Limit: 50, Reverse: true}, "archive_sort", false},
+		{"range after", storage.Query{RangeAfter: "id100", After: mid, Limit: 50}, "archive_sort", false},
 	}
 	explain := func(t *testing.T, query string, args []any) string {
 		t.Helper()
@@ -82,6 +84,9 @@ func TestQueryPlans(t *testing.T) {
 			}
 			for _, cur := range f.cursors {
 				f.args[cur.idx] = int64(10_000)
+			}
+			for _, cur := range f.countCursors {
+				f.countArgs[cur.idx] = int64(10_000)
 			}
 			plan := explain(t, f.query, f.args)
 			if strings.Contains(plan, "SCAN archive") {

@@ -25,6 +25,8 @@ var archiveCases = []testCase{
 	{"FindLimitReverse", testArchFindLimitReverse},
 	{"FindTotal", testArchFindTotal},
 	{"FindCombined", testArchFindCombined},
+	{"FindRange", testArchFindRange},
+	{"AppendMany", testArchAppendMany},
 	{"Paging", testArchPaging},
 	{"GetSet", testArchGetSet},
 	{"Delete", testArchDelete},
@@ -491,6 +493,103 @@ func testArchFindCombined(t *testing.T, d storage.Driver) {
 	}
 }
 
+// testArchFindRange checks RangeAfter/RangeBefore (XEP-0313 after-id and
+// before-id): exclusive bounds of the result set that Total honours, alone,
+// together, and combined with the Before/After paging cursors.
+func testArchFindRange(t *testing.T, d storage.Driver) {
+	ctx := t.Context()
+	a := d.Archive("example.org", "archive")
+	ids := fill(t, a, "alice", 20, func(i int) string { return []string{"bob", "carol"}[i%2] })
+	fill(t, a, "bob", 5, nil)
+	cases := []struct {
+		name  string
+		q     storage.Query
+		want  []string
+		total int
+	}{
+		{"range after", storage.Query{RangeAfter: ids[14], Total: true}, span(ids, 15, 20), 5},
+		{"range before", storage.Query{RangeBefore: ids[3], Total: true}, span(ids, 0, 3), 3},
+		{"range both", storage.Query{RangeAfter: ids[4], RangeBefore: ids[10], Total: true}, span(ids, 5, 10), 5},
+		{"range crossed", storage.Query{RangeAfter: ids[10], RangeBefore: ids[4], Total: true}, nil, 0},
+		{"range with With", storage.Query{RangeAfter: ids[4], RangeBefore: ids[10], With: "bob", Total: true}, pick(ids, 6, 8), 2},
+		{"page forwards inside the range", storage.Query{RangeAfter: ids[4], RangeBefore: ids[15], After: ids[7], Limit: 3, Total: true}, pick(ids, 8, 9, 10), 10},
+		{"page backwards inside the range", storage.Query{RangeAfter: ids[4], RangeBefore: ids[15], Before: ids[9], Reverse: true, Limit: 3, Total: true}, pick(ids, 8, 7, 6), 10},
+		{"last page of the range", storage.Query{RangeAfter: ids[4], RangeBefore: ids[15], Reverse: true, Limit: 3, Total: true}, pick(ids, 14, 13, 12), 10},
+		// A cursor outside the range: the range still applies.
+		{"cursor before the range", storage.Query{RangeAfter: ids[15], After: ids[2], Limit: 2, Total: true}, pick(ids, 16, 17), 4},
+		{"cursor after the range", storage.Query{RangeBefore: ids[5], Before: ids[12], Reverse: true, Total: true}, pick(ids, 4, 3, 2, 1, 0), 5},
+		{"range and IDs", storage.Query{RangeAfter: ids[5], IDs: pick(ids, 1, 5, 6, 19), Total: true}, pick(ids, 6, 19), 2},
+		{"range and time", storage.Query{RangeAfter: ids[5], End: base.Add(8 * time.Second), Total: true}, pick(ids, 6, 7, 8), 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			items, total := find(t, a, "alice", c.q)
+			wantIDs(t, "items", items, c.want)
+			if total != c.total {
+				t.Errorf("total = %d, want %d", total, c.total)
+			}
+		})
+	}
+	bobID, err := a.Append(ctx, "bob", storage.Item{Value: []byte("bob's")})
+	mustNil(t, err)
+	for _, q := range []storage.Query{
+		{RangeAfter: "unknown"},
+		{RangeBefore: "unknown", Total: true},
+		{RangeAfter: ids[1], RangeBefore: "unknown"},
+		{RangeAfter: bobID, Limit: 5},
+	} {
+		_, _, err := a.Find(ctx, "alice", q)
+		wantNotFound(t, fmt.Sprintf("Find(%+v)", q), err)
+		n, err := a.Delete(ctx, "alice", q)
+		wantNotFound(t, fmt.Sprintf("Delete(%+v)", q), err)
+		if n != 0 {
+			t.Errorf("Delete(%+v) with an unknown range id deleted %d", q, n)
+		}
+	}
+	wantFind(t, a, "alice", storage.Query{}, ids)
+}
+
+// testArchAppendMany checks storage.BulkAppender where the driver has it:
+// the same as appending one by one, ids and replacement included.
+func testArchAppendMany(t *testing.T, d storage.Driver) {
+	ctx := t.Context()
+	a := d.Archive("example.org", "archive")
+	bulk, ok := a.(storage.BulkAppender)
+	if !ok {
+		t.Skip("the driver's Archive does not implement storage.BulkAppender")
+	}
+	first, err := a.Append(ctx, "alice", storage.Item{ID: "dup", When: base, Value: []byte("replaced")})
+	mustNil(t, err)
+	items := []storage.Item{
+		{When: base.Add(time.Second), With: "bob", Type: "message", Value: []byte("one")},
+		{ID: "explicit", When: base.Add(2 * time.Second), With: "carol", Type: "message", Value: []byte("two")},
+		{ID: first, When: base.Add(3 * time.Second), With: "bob", Type: "edit", Value: []byte("three")},
+		{When: base.Add(4 * time.Second), Value: []byte{}},
+	}
+	ids, err := bulk.AppendMany(ctx, "alice", items)
+	mustNil(t, err)
+	if len(ids) != 4 || ids[0] == "" || ids[1] != "explicit" || ids[2] != "dup" || ids[3] == "" || ids[0] == ids[3] {
+		t.Fatalf("AppendMany returned ids %v", ids)
+	}
+	wantFind(t, a, "alice", storage.Query{}, ids)
+	it, err := a.Get(ctx, "alice", "dup")
+	mustNil(t, err)
+	if err := sameItem(it, storage.Item{ID: "dup", When: base.Add(3 * time.Second), With: "bob", Type: "edit", Value: []byte("three")}); err != nil {
+		t.Errorf("replaced item: %v", err)
+	}
+	if _, total := find(t, a, "alice", storage.Query{With: "bob", Total: true}); total != 2 {
+		t.Errorf("With bob: total %d, want 2", total)
+	}
+	ids2, err := bulk.AppendMany(ctx, "alice", nil)
+	mustNil(t, err)
+	if len(ids2) != 0 {
+		t.Errorf("AppendMany(nil) returned %v", ids2)
+	}
+	next, err := a.Append(ctx, "alice", storage.Item{Value: []byte("after")})
+	mustNil(t, err)
+	wantFind(t, a, "alice", storage.Query{}, append(slices.Clone(ids), next))
+}
+
 // testArchPaging pages through 100 items like XEP-0059 result set
 // management: forwards with After, backwards with Reverse+Before.
 func testArchPaging(t *testing.T, d storage.Driver) {
@@ -630,6 +729,7 @@ func testArchDelete(t *testing.T, d storage.Driver) {
 		{"after and before with", func(ids []string) storage.Query { return storage.Query{After: ids[1], Before: ids[8], With: "carol"} }, func(ids []string) []string { return pick(ids, 0, 1, 2, 4, 6, 8, 9) }},
 		{"limit deletes the oldest", func([]string) storage.Query { return storage.Query{Limit: 3} }, func(ids []string) []string { return span(ids, 3, 10) }},
 		{"reverse limit deletes the newest", func([]string) storage.Query { return storage.Query{Limit: 3, Reverse: true} }, func(ids []string) []string { return span(ids, 0, 7) }},
+		{"range", func(ids []string) storage.Query { return storage.Query{RangeAfter: ids[1], RangeBefore: ids[8]} }, func(ids []string) []string { return pick(ids, 0, 1, 8, 9) }},
 		{"no match", func([]string) storage.Query { return storage.Query{With: "nobody"} }, func(ids []string) []string { return ids }},
 	}
 	for i, c := range cases {
@@ -735,6 +835,8 @@ func testArchDeleteAll(t *testing.T, d storage.Driver) {
 		{IDs: []string{all["alice"][3]}},
 		{Before: all["alice"][4]},
 		{After: all["alice"][4]},
+		{RangeBefore: all["alice"][4]},
+		{RangeAfter: all["alice"][4]},
 		{Limit: 1},
 		{Truncate: 1},
 	} {

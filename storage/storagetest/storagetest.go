@@ -32,12 +32,17 @@
 //   - Limit keeps the first Limit items of the result order (the oldest, or
 //     the newest with Reverse); so Reverse+Before+Limit is the page just
 //     before an id, newest first, and After+Limit the page just after it.
-//   - Total counts Start/End/With/IDs matches; -1 when not requested.
+//   - RangeAfter/RangeBefore are positions like After/Before (unknown:
+//     ErrNotFound) but bound the result set: Total counts only items
+//     between them.
+//   - Total counts Start/End/With/IDs/RangeAfter/RangeBefore matches; -1
+//     when not requested.
+//   - BulkAppender.AppendMany (optional) is Append of each item in order.
 //   - Delete removes exactly what Find would return for q (Limit and
 //     Reverse included); Truncate then keeps the newest Truncate of those.
-//   - DeleteAll honours Start, End and With only; IDs, Before, After, Limit
-//     or Truncate give ErrInvalidQuery. A negative Limit or Truncate gives
-//     ErrInvalidQuery everywhere.
+//   - DeleteAll honours Start, End and With only; IDs, Before, After,
+//     RangeBefore, RangeAfter, Limit or Truncate give ErrInvalidQuery. A
+//     negative Limit or Truncate gives ErrInvalidQuery everywhere.
 //   - Operations on a cancelled context fail with an error wrapping
 //     context.Canceled.
 package storagetest

@@ -52,8 +52,8 @@ func CheckDeleteAll(q storage.Query) error {
 	switch {
 	case q.IDs != nil:
 		return fmt.Errorf("%w: DeleteAll does not take IDs", storage.ErrInvalidQuery)
-	case q.Before != "" || q.After != "":
-		return fmt.Errorf("%w: DeleteAll does not take Before/After", storage.ErrInvalidQuery)
+	case q.Before != "" || q.After != "" || q.RangeBefore != "" || q.RangeAfter != "":
+		return fmt.Errorf("%w: DeleteAll does not take Before/After/RangeBefore/RangeAfter", storage.ErrInvalidQuery)
 	case q.Limit != 0:
 		return fmt.Errorf("%w: DeleteAll does not take Limit", storage.ErrInvalidQuery)
 	case q.Truncate != 0:
