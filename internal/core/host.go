@@ -27,8 +27,11 @@ type host struct {
 	name     string
 	jid      jid.JID
 	log      *slog.Logger
-	accounts *account.Manager
+	accounts *account.Manager // nil on a component host
 	gen      atomic.Pointer[generation]
+	// component is the module serving a component host ("" for a
+	// virtual host); see component.go.
+	component string
 }
 
 // generation is the set of module instances of a host and their bus.

@@ -61,6 +61,10 @@ type Options struct {
 	// ModuleError positions a module's Provision/Validate error in the
 	// configuration (file:line of its options); nil leaves errors as they are.
 	ModuleError func(host, name string, err error) error
+	// Components are the component hosts served by internal modules
+	// (component.go); DecodeComponent strictly decodes a component's options.
+	Components      []ComponentOptions
+	DecodeComponent func(name string, dst any) error
 }
 
 // Server is a running server.
@@ -194,6 +198,9 @@ func (s *Server) apply(opts *Options) error {
 	iter := opts.Iterations
 	for _, ho := range opts.Hosts {
 		h, ok := existing[ho.Name]
+		if h.isComponent() {
+			return fail(fmt.Errorf("host %q: it is a component in the running configuration; restart the server to turn it into a virtual host", ho.Name))
+		}
 		isNew := !ok
 		if isNew {
 			hj, err := jid.Parse(ho.Name)
@@ -208,6 +215,15 @@ func (s *Server) apply(opts *Options) error {
 			return fail(err)
 		}
 		builds = append(builds, built{h, g, isNew})
+	}
+	for _, co := range opts.Components {
+		h, g, isNew, err := s.buildComponent(co, existing, opts)
+		if err != nil {
+			return fail(err)
+		}
+		if h != nil {
+			builds = append(builds, built{h, g, isNew})
+		}
 	}
 
 	// Everything provisioned: swap.
@@ -232,6 +248,7 @@ func (s *Server) apply(opts *Options) error {
 	}
 	s.hosts = next
 	s.hostsMu.Unlock()
+	s.linkComponents(next)
 	for _, g := range old {
 		g.unload()
 	}
@@ -450,7 +467,7 @@ func (s *Server) lookupHost(domain string) *host {
 
 // LookupHost implements c2s.Core.
 func (s *Server) LookupHost(domain string) c2s.Host {
-	if h := s.lookupHost(domain); h != nil {
+	if h := s.lookupVirtualHost(domain); h != nil {
 		return h
 	}
 	return nil
@@ -469,7 +486,7 @@ func (s *Server) Hosts() []string {
 
 // Accounts returns a host's account manager.
 func (s *Server) Accounts(hostName string) (*account.Manager, bool) {
-	h := s.lookupHost(hostName)
+	h := s.lookupVirtualHost(hostName)
 	if h == nil {
 		return nil, false
 	}
@@ -520,7 +537,7 @@ func (s *Server) Hooks(hostName, name string) ([]event.HandlerInfo, error) {
 
 // CreateUser creates an account and fires user/created.
 func (s *Server) CreateUser(ctx context.Context, bare jid.JID, password string) error {
-	h := s.lookupHost(bare.Domain())
+	h := s.lookupVirtualHost(bare.Domain())
 	if h == nil {
 		return fmt.Errorf("%s is not a host of this server", bare.Domain())
 	}
@@ -534,7 +551,7 @@ func (s *Server) CreateUser(ctx context.Context, bare jid.JID, password string) 
 // DeleteUser closes the user's sessions, deletes the account and fires
 // user/deleted so that modules delete the user's data.
 func (s *Server) DeleteUser(ctx context.Context, bare jid.JID) error {
-	h := s.lookupHost(bare.Domain())
+	h := s.lookupVirtualHost(bare.Domain())
 	if h == nil {
 		return fmt.Errorf("%s is not a host of this server", bare.Domain())
 	}
