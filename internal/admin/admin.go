@@ -1,6 +1,10 @@
 // Package admin is the local control channel between metronomectl and the
 // daemon: a unix socket (mode 0600, so only the daemon's user and root can
 // use it) carrying one JSON request and one JSON response per connection.
+//
+// It also holds the administrative operations themselves (ops.go: users,
+// sessions, messages, status, statistics), one implementation behind both
+// the socket and the HTTP admin API of internal/httpd.
 package admin
 
 import (
