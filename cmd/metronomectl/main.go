@@ -1,7 +1,8 @@
 // Command metronomectl controls a metronome daemon and administers its
 // data: start/stop/restart/reload/status through the pidfile and the local
 // admin socket, user management (also when the daemon is not running),
-// configuration checks and version information.
+// configuration checks, version information, WebAssembly plugins (plugin.go)
+// and plugin repositories (repo.go).
 package main
 
 import (
@@ -105,6 +106,7 @@ func newRoot() *cobra.Command {
 		},
 		c.startCmd(), c.stopCmd(), c.restartCmd(), c.reloadCmd(), c.statusCmd(),
 		c.userCmd(), c.checkCmd(), c.hooksCmd(),
+		c.pluginCmd(), c.repoCmd(), // plugin.go, repo.go
 	)
 	return root
 }
