@@ -20,7 +20,6 @@ import (
 	"github.com/metronome-xmpp/metronome/internal/c2s"
 	"github.com/metronome-xmpp/metronome/internal/config"
 	"github.com/metronome-xmpp/metronome/internal/core"
-	"github.com/metronome-xmpp/metronome/module"
 	"github.com/metronome-xmpp/metronome/storage"
 	"github.com/metronome-xmpp/metronome/storage/memory"
 	"github.com/metronome-xmpp/metronome/storage/postgres"
@@ -44,7 +43,11 @@ func LoadConfig(explicit string) (*config.Config, error) {
 	} else if cfg, err = config.Load(path); err != nil {
 		return nil, err
 	}
-	if err := cfg.CheckModules(func(name string) bool { _, ok := module.Lookup(name); return ok }); err != nil {
+	known, err := activatePlugins(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckModules(known); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -161,6 +164,10 @@ func Options(cfg *config.Config) (*core.Options, error) {
 		ListenC2STLS:     cfg.Listen.C2STLS,
 		DecodeModule:     cfg.DecodeModule,
 		ModuleError:      cfg.ModuleError,
+		DecodeComponent:  cfg.DecodeComponent,
+	}
+	for _, cp := range cfg.Components {
+		o.Components = append(o.Components, core.ComponentOptions{Name: cp.Name, Module: cp.Module, Modules: cp.Modules})
 	}
 	for _, h := range cfg.Server.SCRAMHashes {
 		o.SCRAMHashes = append(o.SCRAMHashes, sasl.Hash(h))
@@ -183,6 +190,7 @@ func Options(cfg *config.Config) (*core.Options, error) {
 			Modules: cfg.EnabledModules(h.Name),
 		})
 	}
+	addPluginModules(o)
 	return o, nil
 }
 

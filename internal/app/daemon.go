@@ -17,6 +17,8 @@ import (
 
 	"github.com/metronome-xmpp/metronome/internal/admin"
 	"github.com/metronome-xmpp/metronome/internal/core"
+	"github.com/metronome-xmpp/metronome/internal/httpd"
+	"github.com/metronome-xmpp/metronome/internal/metrics"
 )
 
 // Status is what `metronomectl status` shows.
@@ -49,10 +51,18 @@ func Run(configPath string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := core.New(opts, driver, log)
+	hs, err := httpd.New(HTTPConfig(cfg), log)
 	if err != nil {
 		return err
 	}
+	AttachHTTP(opts, hs)
+	srv, err := core.New(opts, metrics.MeasureDriver(driver), log)
+	if err != nil {
+		return err
+	}
+	ops := NewOps(srv, hs)
+	hs.SetOps(ops)
+	metrics.SetBuildInfo(core.Version, srv.Started())
 	stop := make(chan string, 1)
 	reload := func() error {
 		ncfg, err := LoadConfig(configPath)
@@ -63,7 +73,16 @@ func Run(configPath string, logw io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return srv.Reload(nopts)
+		AttachHTTP(nopts, hs)
+		prev := hs.Config()
+		if err := hs.Reload(HTTPConfig(ncfg)); err != nil {
+			return err
+		}
+		if err := srv.Reload(nopts); err != nil {
+			_ = hs.Reload(prev)
+			return err
+		}
+		return nil
 	}
 	adm, err := admin.Listen(cfg.Server.AdminSocket, func(ctx context.Context, op string, args json.RawMessage) (any, error) {
 		switch op {
@@ -80,18 +99,17 @@ func Run(configPath string, logw io.Writer) error {
 			default:
 			}
 			return nil, nil
-		case "user.add", "user.del", "user.passwd":
-			var a UserArgs
-			if err := json.Unmarshal(args, &a); err != nil {
-				return nil, err
-			}
-			return nil, UserOp(ctx, srv, op, a)
 		case "hooks":
 			var a struct{ Host, Event string }
 			if err := json.Unmarshal(args, &a); err != nil {
 				return nil, err
 			}
 			return srv.Hooks(a.Host, a.Event)
+		}
+		// Users, sessions, messages, statistics: the operations the HTTP
+		// admin API runs too.
+		if v, handled, err := ops.Call(ctx, op, args); handled {
+			return v, err
 		}
 		return nil, fmt.Errorf("unknown admin command %q", op)
 	}, log)
@@ -101,6 +119,10 @@ func Run(configPath string, logw io.Writer) error {
 	}
 	defer adm.Close()
 	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(ctx)
+		return err
+	}
+	if err := hs.Start(srv.TLSConfig().GetCertificate); err != nil {
 		_ = srv.Shutdown(ctx)
 		return err
 	}
@@ -134,6 +156,9 @@ loop:
 	log.Info("shutting down", "reason", why)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("HTTP shutdown deadline passed; remaining requests were dropped", "err", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown deadline passed; remaining connections were dropped", "err", err)
 	}

@@ -16,8 +16,8 @@ import (
 // enabled is not set. "register" is loaded but in-band account creation is
 // off unless its options turn it on.
 var DefaultModules = []string{
-	"roster", "presence", "message", "offline", "disco", "ping", "version",
-	"time", "last", "private", "vcard", "blocking", "register", "adhoc",
+	"roster", "presence", "message", "offline", "carbons", "mam", "disco", "ping",
+	"version", "time", "last", "private", "vcard", "blocking", "register", "adhoc",
 }
 
 // Storage kinds ([storage] default) and resource conflict policies ([c2s]
@@ -51,6 +51,8 @@ type Config struct {
 	TLS        TLSFiles // default certificate for hosts without their own
 	C2S        C2S
 	Modules    Modules
+	HTTP       HTTP        // [http]: the HTTP server (http.go)
+	Plugins    Plugins     // [plugins]: WebAssembly plugins (plugins.go)
 	Hosts      []Host      // sorted by Name
 	Components []Component // sorted by Name
 
@@ -163,6 +165,9 @@ type HostModules struct {
 type Component struct {
 	Name   string // lowercased DNS name
 	Module string // module = "muc"; when absent, the name of its single options table
+	// Modules (modules = [...]) are more modules loaded on the component's
+	// host after Module, extending it (they hook its events).
+	Modules []string
 
 	raw  string
 	opts map[string]any // the options table named like Module (nil if absent)
@@ -237,6 +242,8 @@ func Default() *Config {
 			AuthThrottle:        AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
 		},
 		Modules: Modules{Enabled: slices.Clone(DefaultModules)},
+		HTTP:    defaultHTTP(),
+		Plugins: defaultPlugins(),
 		Hosts:   []Host{{Name: "localhost", raw: "localhost"}},
 		modOpts: map[string]map[string]any{},
 		pos:     &positions{lines: map[string]int{}},
@@ -255,6 +262,9 @@ func (c *Config) applyDerivedDefaults() {
 	}
 	if c.Storage.SQLite.Path == "" {
 		c.Storage.SQLite.Path = filepath.Join(c.Server.DataDir, "metronome.db")
+	}
+	if c.Plugins.Directory == "" {
+		c.Plugins.Directory = filepath.Join(c.Server.DataDir, "plugins")
 	}
 }
 

@@ -61,6 +61,8 @@
 // Default. A component names its module with module = "..." and keeps its
 // options in a table of that name; when module is absent, the component's
 // single table names it (external = { ... } means module "external").
+// modules = [...] loads more modules on the component's host after it
+// (extensions hooking its events); their options come from [modules.<name>].
 //
 // Find locates the file: an explicit path, else ./metronome.toml, else
 // /etc/metronome/metronome.toml, else none (use Default).

@@ -272,6 +272,9 @@ var schemaHome = map[string]string{
 	"read_rate": "[c2s]", "read_burst": "[c2s]",
 	"enabled": "[modules]",
 	"cert":    "[tls]",
+
+	"repositories": "[plugins]", "trusted_keys": "[plugins]", "memory_limit": "[plugins]",
+	"call_timeout": "[plugins]", "max_failures": "[plugins]", "instances": "[plugins]",
 }
 
 func hint(key string, known []string, here string) string {
@@ -363,6 +366,7 @@ func (l *loader) load(raw map[string]any) *Config {
 	c.File = l.file
 	c.pos = l.pos
 	c.Server.PIDFile, c.Server.AdminSocket, c.Storage.SQLite.Path = "", "", ""
+	c.Plugins.Directory = ""
 
 	top := l.sectionOf(nil, raw)
 	if s := top.table("server"); s != nil {
@@ -383,11 +387,17 @@ func (l *loader) load(raw map[string]any) *Config {
 	if s := top.table("modules"); s != nil {
 		l.modules(s, c)
 	}
+	if s := top.table("plugins"); s != nil {
+		l.plugins(s, &c.Plugins)
+	}
 	if s := top.table("host"); s != nil {
 		c.Hosts = l.hosts(s)
 	}
 	if s := top.table("component"); s != nil {
 		c.Components = l.components(s, c.Hosts)
+	}
+	if s := top.table("http"); s != nil {
+		l.http(s, &c.HTTP, c.Hosts) // after [host]: default_host names one
 	}
 	// Unknown top-level entries are reported as sections.
 	for _, k := range sortedKeys(raw) {
@@ -672,6 +682,7 @@ func (l *loader) components(s *section, hosts []Host) []Component {
 		if cs.str("module", &cp.Module) && cp.Module == "" {
 			cs.errf("module", "must not be empty")
 		}
+		cs.strList("modules", &cp.Modules)
 		var tables []string
 		for _, k := range sortedKeys(cs.m) {
 			if _, ok := cs.m[k].(map[string]any); ok && k != "module" {

@@ -17,6 +17,7 @@ import (
 	"github.com/metronome-xmpp/metronome/internal/app"
 	"github.com/metronome-xmpp/metronome/internal/config"
 	"github.com/metronome-xmpp/metronome/internal/core"
+	"github.com/metronome-xmpp/metronome/internal/httpd"
 	"github.com/metronome-xmpp/metronome/module"
 	"github.com/metronome-xmpp/metronome/storage"
 	"github.com/metronome-xmpp/metronome/storage/memory"
@@ -29,6 +30,13 @@ type options struct {
 	hosts   []string
 	extra   string
 	driver  storage.Driver
+	http    *string // [http] lines; nil: no HTTP server
+	comps   []component
+}
+
+type component struct {
+	name, module, options string
+	extensions            []string
 }
 
 // Option configures NewServer.
@@ -48,6 +56,19 @@ func Hosts(names ...string) Option { return func(o *options) { o.hosts = names }
 // other than [modules.<name>] and [c2s].
 func Config(toml string) Option { return func(o *options) { o.extra += "\n" + toml + "\n" } }
 
+// Component adds a component host served by module (for instance
+// Component("conference.localhost", "muc", `max_history = 5`)). toml is
+// TOML put in the component's options table [component."<name>".<module>];
+// it may be empty. extensions are more modules loaded on the component's
+// host (modules = [...]).
+func Component(name, module, toml string, extensions ...string) Option {
+	return func(o *options) { o.comps = append(o.comps, component{name, module, toml, extensions}) }
+}
+
+// HTTP runs the HTTP server (internal/httpd) on an HTTPS and a plain
+// listener on loopback; toml adds [http] keys (e.g. `api_tokens = [...]`).
+func HTTP(toml string) Option { return func(o *options) { o.http = &toml } }
+
 // SCRAMHashes sets [server] scram_hashes.
 func SCRAMHashes(h ...string) Option { return func(o *options) { o.hashes = h } }
 
@@ -61,6 +82,10 @@ type Server struct {
 	Config  *config.Config
 	C2SAddr string // STARTTLS listener
 	TLSAddr string // direct TLS listener
+	// With the HTTP option: the HTTP server, its HTTPS and plain listeners.
+	HTTP      *httpd.Server
+	HTTPSAddr string
+	HTTPAddr  string
 }
 
 func quoteList(xs []string) string {
@@ -83,6 +108,13 @@ func buildTOML(t testing.TB, o *options) string {
 	fmt.Fprintf(&b, "[modules]\nenabled = %s\n", quoteList(o.modules))
 	for _, h := range o.hosts {
 		fmt.Fprintf(&b, "[host.%q]\n", h)
+	}
+	for _, c := range o.comps {
+		fmt.Fprintf(&b, "[component.%q]\nmodule = %q\nmodules = %s\n[component.%q.%s]\n%s\n",
+			c.name, c.module, quoteList(c.extensions), c.name, c.module, c.options)
+	}
+	if o.http != nil {
+		fmt.Fprintf(&b, "[http]\nlisten_tls = [\"127.0.0.1:0\"]\nlisten = [\"127.0.0.1:0\"]\n%s\n", *o.http)
 	}
 	// [c2s] may come from extra; default short timeouts are fine for tests.
 	b.WriteString(o.extra)
@@ -116,6 +148,13 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 		w = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var hs *httpd.Server
+	if o.http != nil {
+		if hs, err = httpd.New(app.HTTPConfig(cfg), log); err != nil {
+			t.Fatalf("xmpptest: %v", err)
+		}
+		app.AttachHTTP(copts, hs)
+	}
 	srv, err := core.New(copts, o.driver, log)
 	if err != nil {
 		t.Fatalf("xmpptest: %v", err)
@@ -128,8 +167,18 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if hs != nil {
+			_ = hs.Shutdown(ctx)
+		}
 		_ = srv.Shutdown(ctx)
 	})
+	if hs != nil {
+		hs.SetOps(app.NewOps(srv, hs))
+		if err := hs.Start(srv.TLSConfig().GetCertificate); err != nil {
+			t.Fatalf("xmpptest: %v", err)
+		}
+		s.HTTP, s.HTTPSAddr, s.HTTPAddr = hs, hs.TLSAddrs()[0].String(), hs.PlainAddrs()[0].String()
+	}
 	return s
 }
 
