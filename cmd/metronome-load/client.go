@@ -40,11 +40,13 @@ type client struct {
 	wmu  sync.Mutex
 	wbuf []byte
 
-	onMessage func(c *client, el *stanza.Element)
-	done      chan struct{} // closed when the reader stops
-	err       error         // why the reader stopped; read after done
-	closing   chan struct{} // closed when we end the stream ourselves
-	closeOnce sync.Once
+	onMessage  func(c *client, el *stanza.Element)
+	onPresence func(c *client, el *stanza.Element)
+	pending    sync.Map      // IQ id → chan *stanza.Element, for request
+	done       chan struct{} // closed when the reader stops
+	err        error         // why the reader stopped; read after done
+	closing    chan struct{} // closed when we end the stream ourselves
+	closeOnce  sync.Once
 }
 
 // loginParams is what one login needs.
@@ -55,6 +57,7 @@ type loginParams struct {
 	local     string // account localpart
 	password  string
 	resource  string
+	mechanism string // SCRAM-SHA-1 or SCRAM-SHA-256
 	timeout   time.Duration
 }
 
@@ -62,7 +65,7 @@ type loginParams struct {
 // SCRAM-SHA-256, binds, sends initial presence and waits for the answer to
 // a ping sent after it, so that the session is fully established when
 // login returns. The reader goroutine is running on return.
-func login(ctx context.Context, p loginParams, idx int, onMessage func(*client, *stanza.Element)) (*client, error) {
+func login(ctx context.Context, p loginParams, idx int, h handlers) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	var d net.Dialer
@@ -77,7 +80,7 @@ func login(ctx context.Context, p loginParams, idx int, onMessage func(*client, 
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	c := &client{idx: idx, conn: raw, onMessage: onMessage, done: make(chan struct{}), closing: make(chan struct{})}
+	c := &client{idx: idx, conn: raw, onMessage: h.message, onPresence: h.presence, done: make(chan struct{}), closing: make(chan struct{})}
 	fail := func(step string, err error) (*client, error) {
 		_ = raw.Close()
 		if ctx.Err() != nil {
@@ -129,10 +132,10 @@ func login(ctx context.Context, p loginParams, idx int, onMessage func(*client, 
 			return fail("stream open after STARTTLS", err)
 		}
 	}
-	if !offers(features, "SCRAM-SHA-256") {
-		return fail("SASL", errors.New("SCRAM-SHA-256 not offered"))
+	if !offers(features, p.mechanism) {
+		return fail("SASL", errors.New(p.mechanism+" not offered"))
 	}
-	if err := c.auth(p.local, p.password); err != nil {
+	if err := c.auth(p.mechanism, p.local, p.password); err != nil {
 		return fail("SASL", err)
 	}
 	c.dec.Restart()
@@ -248,8 +251,12 @@ func (c *client) open(domain string) (*stanza.Element, error) {
 
 // auth runs a SCRAM-SHA-256 exchange (RFC 5802, RFC 7677), checking the
 // server's signature.
-func (c *client) auth(user, password string) error {
-	cl, err := scram.SHA256.NewClient(user, password, "")
+func (c *client) auth(mechanism, user, password string) error {
+	hash := scram.SHA256
+	if mechanism == "SCRAM-SHA-1" {
+		hash = scram.SHA1
+	}
+	cl, err := hash.NewClient(user, password, "")
 	if err != nil {
 		return err
 	}
@@ -258,7 +265,7 @@ func (c *client) auth(user, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.writeString(`<auth xmlns="` + stream.NSSASL + `" mechanism="SCRAM-SHA-256">` +
+	if err := c.writeString(`<auth xmlns="` + stream.NSSASL + `" mechanism="` + mechanism + `">` +
 		base64.StdEncoding.EncodeToString([]byte(first)) + `</auth>`); err != nil {
 		return err
 	}
@@ -319,9 +326,16 @@ func (c *client) handle(el *stanza.Element) {
 		if c.onMessage != nil {
 			c.onMessage(c, el)
 		}
+	case "presence":
+		if c.onPresence != nil {
+			c.onPresence(c, el)
+		}
 	case "iq":
 		t := el.Type()
 		if t != "get" && t != "set" {
+			if ch, ok := c.pending.LoadAndDelete(el.ID()); ok {
+				ch.(chan *stanza.Element) <- el
+			}
 			return
 		}
 		// Answer pings (the server's idle check); refuse anything else.
@@ -337,6 +351,28 @@ func (c *client) handle(el *stanza.Element) {
 			b = append(b, `" type="error"><error type="cancel"><service-unavailable xmlns="`+stanza.NSStanzas+`"/></error></iq>`...)
 		}
 		_ = c.write(b)
+	}
+}
+
+// request sends an IQ with the given id and waits for its answer.
+func (c *client) request(ctx context.Context, iq, id string, timeout time.Duration) (*stanza.Element, error) {
+	ch := make(chan *stanza.Element, 1)
+	c.pending.Store(id, ch)
+	defer c.pending.Delete(id)
+	if err := c.writeString(iq); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case el := <-ch:
+		return el, nil
+	case <-t.C:
+		return nil, fmt.Errorf("no answer to IQ %s within %s", id, timeout)
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case <-c.done:
+		return nil, fmt.Errorf("stream closed: %v", c.err)
 	}
 }
 
@@ -356,12 +392,15 @@ func (c *client) write(b []byte) error {
 	return err
 }
 
-// sendMessage sends chat message seq to the full JID to; its body carries
-// the sequence number and the send timestamp (Unix nanoseconds).
-func (c *client) sendMessage(to string, seq int, sent int64) error {
+// sendMessage sends message seq of type typ to the JID to; its id and
+// body carry the sequence number, and the body the send timestamp (Unix
+// nanoseconds).
+func (c *client) sendMessage(to, typ string, seq int, sent int64) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := append(c.wbuf[:0], `<message type="chat" to="`...)
+	b := append(c.wbuf[:0], `<message type="`...)
+	b = append(b, typ...)
+	b = append(b, `" to="`...)
 	b = stanza.AppendEscaped(b, to, true)
 	b = append(b, `" id="m`...)
 	b = strconv.AppendInt(b, int64(seq), 10)

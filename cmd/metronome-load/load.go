@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 )
 
 // maxErrorLines bounds the errors printed one by one.
@@ -24,14 +23,57 @@ type loader struct {
 	log    io.Writer // progress and errors
 	logMu  sync.Mutex
 	errs   int
-	msgs   *msgStats // nil in idle mode
 	epoch  time.Time // monotonic origin of the timestamps
 	wall0  int64     // epoch in Unix nanoseconds
-	pairs  int
 	client []*client
-	// jids are the bound JIDs by session index, published to the readers
-	// once every session is up.
-	jids atomic.Pointer[[]string]
+	res    *result
+	tr     *traffic // nil in the idle scenario
+}
+
+// result is what a run reports, as JSON and as a table.
+type result struct {
+	Scenario   string       `json:"scenario"`
+	Started    time.Time    `json:"started"`
+	Machine    machine      `json:"machine"`
+	Server     string       `json:"server"`
+	ServerPID  int          `json:"server_pid,omitempty"`
+	Transport  string       `json:"transport"`
+	Mechanism  string       `json:"mechanism"`
+	Sessions   int          `json:"sessions"`
+	Login      *loginResult `json:"login,omitempty"`
+	Idle       *idleResult  `json:"idle,omitempty"`
+	Rooms      int          `json:"rooms,omitempty"`
+	RoomSize   int          `json:"room_size,omitempty"`
+	Steps      []stepResult `json:"steps,omitempty"`
+	Saturation float64      `json:"saturation_rate,omitempty"`
+	OK         bool         `json:"ok"`
+	Error      string       `json:"error,omitempty"`
+}
+
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+}
+
+type loginResult struct {
+	Attempted   int     `json:"attempted"`
+	Failed      int     `json:"failed"`
+	Seconds     float64 `json:"seconds"`
+	Rate        float64 `json:"per_second"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	Maxms       float64 `json:"max_ms"`
+	ServerCPUms float64 `json:"server_cpu_ms_per_login,omitempty"`
+	LoadCPUms   float64 `json:"load_cpu_ms_per_login"`
+}
+
+type idleResult struct {
+	RSSBeforeKiB  int64   `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB   int64   `json:"rss_after_kib,omitempty"`
+	KiBPerSession float64 `json:"kib_per_session,omitempty"`
+	HeldSeconds   float64 `json:"held_seconds"`
+	Dropped       int     `json:"dropped"`
 }
 
 // run executes one load run and returns the exit status.
@@ -40,34 +82,61 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 	defer cancel()
 	l := &loader{o: o, out: stdout, log: stderr, epoch: time.Now()}
 	l.wall0 = l.epoch.UnixNano()
-	if o.messages > 0 {
-		l.pairs = o.sessions / 2
-		l.msgs = newMsgStats(o.messages)
-		if o.sessions%2 == 1 {
-			l.logf("note: %d sessions: the last one has no partner and stays idle", o.sessions)
+	l.res = &result{
+		Scenario:  o.scenario,
+		Started:   l.epoch.UTC().Truncate(time.Second),
+		Machine:   machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+		Server:    o.resolved,
+		ServerPID: o.serverPID,
+		Transport: map[bool]string{false: "STARTTLS", true: "direct TLS"}[o.directTLS],
+		Mechanism: o.mechanism,
+		Sessions:  o.sessions,
+	}
+	if o.scenario != "idle" {
+		l.tr = newTraffic(l)
+	}
+	code := l.run(ctx)
+	l.res.OK = code == 0
+	l.printTable()
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(l.res, "", "  ")
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			l.logf("error: --json: %v", err)
+			return 1
 		}
 	}
-	mode := "idle"
-	if !o.idle {
-		mode = fmt.Sprintf("%d messages at %g/s", o.messages, o.rate)
-	}
-	fmt.Fprintf(stdout, "metronome-load: %d sessions to %s (%s), %s\n", o.sessions, o.resolved, map[bool]string{false: "STARTTLS", true: "direct TLS"}[o.directTLS], mode)
+	return code
+}
 
-	start := time.Now()
+func (l *loader) run(ctx context.Context) int {
+	o := l.o
+	fmt.Fprintf(l.out, "metronome-load %s: %d sessions to %s (%s, %s)\n", o.scenario, o.sessions, o.resolved, l.res.Transport, o.mechanism)
+	var rssBefore int64
+	if o.scenario == "idle" && o.serverPID > 0 {
+		var err error
+		if rssBefore, err = procRSS(o.serverPID); err != nil {
+			return l.fail("--server-pid: %v", err)
+		}
+	}
 	failed := l.loginAll(ctx)
 	defer l.closeAll()
-	el := time.Since(start)
-	up := o.sessions - failed
+	lr := l.res.Login
 	if failed > 0 || ctx.Err() != nil {
-		fmt.Fprintf(stdout, "FAILED sessions=%d up=%d failed=%d elapsed=%s%s\n", o.sessions, up, failed,
-			el.Round(time.Millisecond), causeSuffix(ctx))
-		return 1
+		fmt.Fprintf(l.out, "FAILED sessions=%d up=%d failed=%d elapsed=%.3fs%s\n", o.sessions, o.sessions-failed, failed,
+			lr.Seconds, causeSuffix(ctx))
+		return l.fail("%d logins failed%s", failed, causeSuffix(ctx))
 	}
-	fmt.Fprintf(stdout, "UP sessions=%d elapsed=%s rate=%.1f/s\n", up, el.Round(time.Millisecond), float64(up)/el.Seconds())
-	if o.idle {
-		return l.holdIdle(ctx)
+	fmt.Fprintf(l.out, "UP sessions=%d elapsed=%.3fs rate=%.1f/s p50=%.2fms p99=%.2fms\n", o.sessions, lr.Seconds, lr.Rate, lr.P50ms, lr.P99ms)
+	if o.scenario == "idle" {
+		return l.holdIdle(ctx, rssBefore)
 	}
-	return l.runMessages(ctx)
+	return l.tr.run(ctx)
+}
+
+// fail records why the run failed and returns exit status 1.
+func (l *loader) fail(format string, args ...any) int {
+	l.res.Error = fmt.Sprintf(format, args...)
+	return 1
 }
 
 func causeSuffix(ctx context.Context) string {
@@ -113,24 +182,26 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // loginAll logs every session in, at most o.concurrency at once and at
-// o.connectRate per second, and returns the number of failures (sessions
-// not attempted because ctx ended count as failed).
+// o.connectRate per second, fills l.res.Login and returns the number of
+// failures (sessions not attempted because ctx ended count as failed).
 func (l *loader) loginAll(ctx context.Context) int {
 	o := l.o
 	l.client = make([]*client, o.sessions)
 	p := loginParams{addr: o.resolved, directTLS: o.directTLS, domain: o.domain, password: o.password,
-		resource: o.resource, timeout: o.loginTimeout}
-	var onMessage func(*client, *stanza.Element)
-	if l.msgs != nil {
-		onMessage = l.onMessage
+		resource: o.resource, mechanism: o.mechanism, timeout: o.loginTimeout}
+	var h handlers
+	if l.tr != nil {
+		h = l.tr.handlers()
 	}
 	var up, failed atomic.Int64
 	stopProgress := l.progressLoop(func() string {
 		return fmt.Sprintf("logging in: %d/%d up, %d failed", up.Load(), o.sessions, failed.Load())
 	})
 	defer stopProgress()
+	lat := make([]time.Duration, o.sessions)
 	sem := make(chan struct{}, o.concurrency)
 	var wg sync.WaitGroup
+	cpu := startCPU(o.serverPID)
 	start := time.Now()
 	attempted := 0
 	for i := range o.sessions {
@@ -151,7 +222,9 @@ func (l *loader) loginAll(ctx context.Context) int {
 			defer func() { <-sem }()
 			pi := p
 			pi.local = o.account(i)
-			c, err := login(ctx, pi, i, onMessage)
+			t0 := time.Now()
+			c, err := login(ctx, pi, i, h)
+			lat[i] = time.Since(t0)
 			if err != nil {
 				failed.Add(1)
 				l.logErr("login %d: %v", i, err)
@@ -162,6 +235,26 @@ func (l *loader) loginAll(ctx context.Context) int {
 		}()
 	}
 	wg.Wait()
+	el := time.Since(start)
+	server, self := cpu.stop()
+	ok := int(up.Load())
+	okLat := make([]time.Duration, 0, ok)
+	for i, c := range l.client {
+		if c != nil {
+			okLat = append(okLat, lat[i])
+		}
+	}
+	slices.Sort(okLat)
+	lr := &loginResult{Attempted: attempted, Failed: int(failed.Load()), Seconds: round3(el.Seconds()),
+		Rate: round1(float64(ok) / el.Seconds()), P50ms: ms(percentile(okLat, 0.5)), P99ms: ms(percentile(okLat, 0.99))}
+	if len(okLat) > 0 {
+		lr.Maxms = ms(okLat[len(okLat)-1])
+		lr.LoadCPUms = round3(float64(self) / float64(time.Millisecond) / float64(len(okLat)))
+		if server >= 0 {
+			lr.ServerCPUms = round3(float64(server) / float64(time.Millisecond) / float64(len(okLat)))
+		}
+	}
+	l.res.Login = lr
 	return int(failed.Load()) + o.sessions - attempted
 }
 
@@ -213,19 +306,33 @@ func (l *loader) dropped() int {
 }
 
 // holdIdle keeps the sessions open for o.hold, or until a signal or the
-// duration cap, then checks that none was dropped.
-func (l *loader) holdIdle(ctx context.Context) int {
-	t := time.NewTimer(l.o.hold)
-	defer t.Stop()
+// duration cap, reads the server's memory after o.settle, then checks
+// that no session was dropped.
+func (l *loader) holdIdle(ctx context.Context, rssBefore int64) int {
+	o := l.o
+	ir := &idleResult{RSSBeforeKiB: rssBefore}
+	l.res.Idle = ir
+	start := time.Now()
 	end := "hold time elapsed"
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	if o.serverPID > 0 {
+		if !sleepUntil(ctx, start.Add(min(o.settle, o.hold))) {
+			end = context.Cause(ctx).Error()
+		}
+		after, err := procRSS(o.serverPID)
+		if err != nil {
+			return l.fail("--server-pid: %v", err)
+		}
+		ir.RSSAfterKiB = after
+		ir.KiBPerSession = round1(float64(after-rssBefore) / float64(len(l.client)))
+		fmt.Fprintf(l.out, "MEMORY rss_before=%dKiB rss_after=%dKiB per_session=%.1fKiB\n", rssBefore, after, ir.KiBPerSession)
+	}
+	if ctx.Err() == nil && !sleepUntil(ctx, start.Add(o.hold)) {
 		end = context.Cause(ctx).Error()
 	}
-	if n := l.dropped(); n > 0 {
-		fmt.Fprintf(l.out, "FAILED %d sessions dropped while idle (%s)\n", n, end)
-		return 1
+	ir.HeldSeconds = round1(time.Since(start).Seconds())
+	if ir.Dropped = l.dropped(); ir.Dropped > 0 {
+		fmt.Fprintf(l.out, "FAILED %d sessions dropped while idle (%s)\n", ir.Dropped, end)
+		return l.fail("%d sessions dropped while idle", ir.Dropped)
 	}
 	fmt.Fprintf(l.out, "DONE %d sessions held idle, none dropped (%s)\n", len(l.client), end)
 	return 0
@@ -254,144 +361,65 @@ func (l *loader) closeAll() {
 // (immune to wall-clock steps during the run).
 func (l *loader) now() int64 { return l.wall0 + int64(time.Since(l.epoch)) }
 
-// sender returns the index of the session that sends message seq; its
-// partner (index ^ 1) receives it.
-func (l *loader) sender(seq int) int { return seq % (2 * l.pairs) }
-
-// runMessages sends o.messages chat messages at o.rate per second, open
-// loop, waits for the deliveries and reports.
-func (l *loader) runMessages(ctx context.Context) int {
-	o, st := l.o, l.msgs
-	jids := make([]string, len(l.client))
-	for i, c := range l.client {
-		jids[i] = c.jid
-	}
-	l.jids.Store(&jids)
-	stopProgress := l.progressLoop(func() string {
-		d, b := st.counts()
-		return fmt.Sprintf("messages: %d sent, %d delivered, %d bounced", st.sent.Load(), d, b)
-	})
-	defer stopProgress()
-	interval := float64(time.Second) / o.rate
-	start := time.Now()
-	var maxLag time.Duration
-	for seq := range o.messages {
-		due := start.Add(time.Duration(float64(seq) * interval))
-		// Sleep only when ahead by more than a timer's granularity; send
-		// what is due in a burst otherwise.
-		if d := time.Until(due); d > 200*time.Microsecond && !sleepUntil(ctx, due) {
-			break
+// printTable writes the human-readable summary of the results.
+func (l *loader) printTable() {
+	r, w := l.res, l.out
+	fmt.Fprintf(w, "\n%s scenario, %d sessions, %s, %s, %d CPUs, %s\n", r.Scenario, r.Sessions, r.Transport, r.Mechanism, r.Machine.CPUs, r.Machine.GoVersion)
+	if lr := r.Login; lr != nil {
+		fmt.Fprintf(w, "  logins: %d in %.2fs = %.0f/s, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+			lr.Attempted-lr.Failed, lr.Seconds, lr.Rate, lr.P50ms, lr.P99ms, lr.Maxms)
+		if lr.ServerCPUms > 0 {
+			fmt.Fprintf(w, "; server CPU %.3f ms/login", lr.ServerCPUms)
 		}
-		if ctx.Err() != nil {
-			break
+		fmt.Fprintf(w, "; load CPU %.3f ms/login", lr.LoadCPUms)
+		if lr.Failed > 0 {
+			fmt.Fprintf(w, "; %d FAILED", lr.Failed)
 		}
-		if lag := time.Since(due); lag > maxLag {
-			maxLag = lag
+		fmt.Fprintln(w)
+	}
+	if ir := r.Idle; ir != nil && ir.RSSAfterKiB > 0 {
+		fmt.Fprintf(w, "  memory: server VmRSS %d KiB before, %d KiB with the sessions: %.1f KiB per idle session\n",
+			ir.RSSBeforeKiB, ir.RSSAfterKiB, ir.KiBPerSession)
+	}
+	if r.Rooms > 0 {
+		fmt.Fprintf(w, "  rooms: %d of %d occupants\n", r.Rooms, r.RoomSize)
+	}
+	if len(r.Steps) > 0 {
+		per := "msg"
+		if r.Scenario == "muc" {
+			per = "delivery"
 		}
-		s := l.sender(seq)
-		from, to := l.client[s], l.client[s^1]
-		// The timestamp is the scheduled send time: a sender that falls
-		// behind shows up as latency, not as a lower offered rate.
-		sent := l.wall0 + int64(due.Sub(l.epoch))
-		if err := from.sendMessage(to.jid, seq, sent); err != nil {
-			st.unsent.Add(1)
-			l.logErr("send %d from %s: %v", seq, from.jid, err)
-			continue
+		fmt.Fprintf(w, "  %9s %10s %11s %8s %8s %8s %8s %6s %14s %14s  %s\n", "offered/s", "sent", "delivered/s", "p50 ms", "p99 ms", "p999 ms", "max ms", "lost",
+			"srv CPU s/1k"+per[:1], "load CPU s/1k"+per[:1], "")
+		for _, s := range r.Steps {
+			srv := "-"
+			if s.ServerCPUPer1000 >= 0 {
+				srv = fmt.Sprintf("%.4f", s.ServerCPUPer1000)
+			}
+			mark := "sustained"
+			if !s.Sustained {
+				mark = "NOT sustained"
+			}
+			fmt.Fprintf(w, "  %9.0f %10d %11.0f %8.2f %8.2f %8.2f %8.2f %6d %14s %14.4f  %s\n", s.OfferedRate, s.Sent, s.DeliveredRate,
+				s.P50ms, s.P99ms, s.P999ms, s.Maxms, s.Lost, srv, s.LoadCPUPer1000, mark)
 		}
-		st.sent.Add(1)
+		fmt.Fprintf(w, "  (CPU seconds per 1,000 %ss; latency from scheduled send to receipt)\n", per)
+		if r.Saturation > 0 {
+			fmt.Fprintf(w, "  highest sustained rate (p99 <= %s, no loss): %.0f msg/s\n", l.o.p99Limit, r.Saturation)
+		}
 	}
-	sendTime := time.Since(start)
-	drain := time.NewTimer(o.drain)
-	defer drain.Stop()
-	select {
-	case <-st.all:
-	case <-drain.C:
-	case <-ctx.Done():
-	}
-	total := time.Since(start)
-	stopProgress()
-	return l.report(ctx, sendTime, total, maxLag)
-}
-
-// onMessage records a message received by c.
-func (l *loader) onMessage(c *client, el *stanza.Element) {
-	st, now := l.msgs, l.now()
-	id := el.ID()
-	seq, err := strconv.Atoi(strings.TrimPrefix(id, "m"))
-	if !strings.HasPrefix(id, "m") || err != nil || seq < 0 || seq >= len(st.state) {
-		st.unexpected.Add(1)
-		l.logErr("%s received an unexpected message: %s", c.jid, el)
-		return
-	}
-	if el.Type() == "error" {
-		st.bounce(seq)
-		l.logErr("message %d bounced: %s", seq, el)
-		return
-	}
-	jids := l.jids.Load()
-	if jids == nil {
-		st.unexpected.Add(1)
-		l.logErr("%s received a message before the first send: %s", c.jid, el)
-		return
-	}
-	bseq, sent, ok := parseBody(el.ChildText("", "body"))
-	s := l.sender(seq)
-	if !ok || bseq != seq || c.idx != s^1 || el.From() != (*jids)[s] {
-		st.misrouted.Add(1)
-		l.logErr("message %d: expected from %s to session %d, got %s at session %d", seq, (*jids)[s], s^1, el, c.idx)
-		return
-	}
-	if !st.deliver(seq, time.Duration(now-sent)) {
-		st.duplicates.Add(1)
-		l.logErr("message %d delivered twice", seq)
-	}
-}
-
-// report prints the message statistics and returns the exit status.
-func (l *loader) report(ctx context.Context, sendTime, total, maxLag time.Duration) int {
-	st := l.msgs
-	lat, delivered, bounced := st.result()
-	sent := int(st.sent.Load())
-	lost := l.o.messages - delivered
-	w := l.out
-	fmt.Fprintf(w, "sent %d of %d messages in %s: offered %.0f/s, achieved %.0f/s (sender at most %s behind schedule)\n",
-		sent, l.o.messages, sendTime.Round(time.Millisecond), l.o.rate, float64(sent)/sendTime.Seconds(), maxLag.Round(time.Microsecond))
-	fmt.Fprintf(w, "delivered %d (%.0f/s from first send to last delivery), lost %d (bounced %d, unsent %d), misrouted %d, duplicates %d, unexpected %d\n",
-		delivered, float64(delivered)/total.Seconds(), lost, bounced, st.unsent.Load(), st.misrouted.Load(), st.duplicates.Load(), st.unexpected.Load())
-	p := func(q float64) time.Duration { return percentile(lat, q) }
-	if len(lat) > 0 {
-		fmt.Fprintf(w, "latency: p50 %s, p90 %s, p99 %s, max %s (send scheduled → received)\n",
-			fmtDur(p(0.50)), fmtDur(p(0.90)), fmtDur(p(0.99)), fmtDur(lat[len(lat)-1]))
-	}
-	dropped := l.dropped()
-	ok := lost == 0 && st.misrouted.Load() == 0 && st.duplicates.Load() == 0 && st.unexpected.Load() == 0 && dropped == 0
 	status := "OK"
-	if !ok {
-		status = "FAILED"
+	if !r.OK {
+		status = "FAILED: " + r.Error
 	}
-	var maxLat time.Duration
-	if len(lat) > 0 {
-		maxLat = lat[len(lat)-1]
-	}
-	fmt.Fprintf(w, "RESULT %s sent=%d delivered=%d lost=%d misrouted=%d duplicates=%d dropped=%d rate=%.0f/s p50=%s p90=%s p99=%s max=%s%s\n",
-		status, sent, delivered, lost, st.misrouted.Load(), st.duplicates.Load(), dropped,
-		float64(delivered)/total.Seconds(), fmtDur(p(0.50)), fmtDur(p(0.90)), fmtDur(p(0.99)), fmtDur(maxLat), causeSuffix(ctx))
-	if !ok {
-		return 1
-	}
-	return 0
+	fmt.Fprintf(w, "RESULT %s\n", status)
 }
 
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond).String()
-	default:
-		return d.Round(time.Microsecond).String()
-	}
-}
+func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+func round4(f float64) float64 { return math.Round(f*10000) / 10000 }
 
 // percentile returns the nearest-rank q-quantile of sorted.
 func percentile(sorted []time.Duration, q float64) time.Duration {
@@ -400,68 +428,4 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	}
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// msgStats tracks the fate of every message.
-type msgStats struct {
-	sent, unsent                      atomic.Int64
-	misrouted, duplicates, unexpected atomic.Int64
-
-	mu        sync.Mutex
-	state     []uint8 // per sequence number: 0 pending, 1 delivered, 2 bounced
-	lat       []time.Duration
-	delivered int
-	bounced   int
-	all       chan struct{} // closed once every message is delivered or bounced
-}
-
-func newMsgStats(n int) *msgStats {
-	return &msgStats{state: make([]uint8, n), lat: make([]time.Duration, 0, n), all: make(chan struct{})}
-}
-
-func (s *msgStats) settle() {
-	if s.delivered+s.bounced == len(s.state) {
-		close(s.all)
-	}
-}
-
-// deliver records the delivery of seq; false if it was already settled.
-func (s *msgStats) deliver(seq int, lat time.Duration) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state[seq] != 0 {
-		return false
-	}
-	s.state[seq] = 1
-	s.delivered++
-	s.lat = append(s.lat, lat)
-	s.settle()
-	return true
-}
-
-func (s *msgStats) bounce(seq int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state[seq] != 0 {
-		return
-	}
-	s.state[seq] = 2
-	s.bounced++
-	s.settle()
-}
-
-func (s *msgStats) counts() (delivered, bounced int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.delivered, s.bounced
-}
-
-// result returns the sorted latencies and the counts.
-func (s *msgStats) result() ([]time.Duration, int, int) {
-	s.mu.Lock()
-	lat := slices.Clone(s.lat)
-	d, b := s.delivered, s.bounced
-	s.mu.Unlock()
-	slices.Sort(lat)
-	return lat, d, b
 }

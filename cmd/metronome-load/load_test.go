@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,63 +42,91 @@ func runTool(t *testing.T, args ...string) (int, string) {
 func TestIdle(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, 6)
-	code, out := runTool(t, "--addr", srv.C2SAddr, "--sessions", "6", "--password", "secret", "--idle", "--hold", "200ms")
-	if code != 0 || !strings.Contains(out, "UP sessions=6 ") || !strings.Contains(out, "DONE 6 sessions") {
+	js := filepath.Join(t.TempDir(), "idle.json")
+	code, out := runTool(t, "idle", "--addr", srv.C2SAddr, "--sessions", "6", "--password", "secret", "--hold", "200ms",
+		"--settle", "10ms", "--server-pid", strconv.Itoa(os.Getpid()), "--json", js)
+	if code != 0 || !strings.Contains(out, "UP sessions=6 ") || !strings.Contains(out, "MEMORY ") ||
+		!strings.Contains(out, "DONE 6 sessions") || !strings.Contains(out, "RESULT OK") {
 		t.Fatalf("exit %d", code)
+	}
+	var r result
+	b, err := os.ReadFile(js)
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("json: %v\n%s", err, b)
+	}
+	if !r.OK || r.Login == nil || r.Login.Attempted != 6 || r.Login.Failed != 0 || r.Login.P99ms <= 0 ||
+		r.Idle == nil || r.Idle.RSSAfterKiB <= 0 || r.Mechanism != "SCRAM-SHA-1" {
+		t.Fatalf("json result: %s", b)
 	}
 }
 
-func TestMessages(t *testing.T) {
+func TestChat(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, 10)
 	for _, tls := range []bool{false, true} {
-		args := []string{"--sessions", "10", "--user", "load%d", "--domain", "localhost", "--password", "secret",
-			"--messages", "300", "--rate", "3000"}
+		js := filepath.Join(t.TempDir(), "chat.json")
+		args := []string{"chat", "--sessions", "10", "--user", "load%d", "--domain", "localhost", "--password", "secret",
+			"--rates", "1000,3000", "--step", "100ms", "--server-pid", strconv.Itoa(os.Getpid()), "--json", js}
 		if tls {
-			args = append(args, "--tls", "--addr", srv.TLSAddr)
+			args = append(args, "--tls", "--addr", srv.TLSAddr, "--mechanism", "SCRAM-SHA-256")
 		} else {
 			args = append(args, "--addr", srv.C2SAddr)
 		}
 		code, out := runTool(t, args...)
-		if code != 0 || !strings.Contains(out, "RESULT OK sent=300 delivered=300 lost=0 ") {
+		if code != 0 || !strings.Contains(out, "RESULT OK") {
 			t.Fatalf("tls=%v: exit %d", tls, code)
+		}
+		var r result
+		b, _ := os.ReadFile(js)
+		if err := json.Unmarshal(b, &r); err != nil || len(r.Steps) != 2 {
+			t.Fatalf("json: %v\n%s", err, b)
+		}
+		for i, want := range []int{100, 300} {
+			s := r.Steps[i]
+			if s.Sent != want || s.Delivered != want || s.Lost != 0 || s.NeverDelivered != 0 || s.ServerCPU < 0 {
+				t.Fatalf("step %d: %+v", i, s)
+			}
 		}
 	}
 }
 
 // TestLostMessages sends to an account whose session is gone: the messages
-// come back as errors (or vanish), and the tool must fail.
+// bounce (no offline storage here), and the tool must fail.
 func TestLostMessages(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, 2)
-	o, err := parseFlags([]string{"--addr", srv.C2SAddr, "--sessions", "2", "--password", "secret",
-		"--messages", "20", "--rate", "1000", "--drain", "500ms"}, io.Discard)
+	o, err := parseFlags([]string{"chat", "--addr", srv.C2SAddr, "--sessions", "2", "--password", "secret",
+		"--rates", "1000", "--step", "20ms", "--drain", "300ms"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o.progress = 0
 	var out, log strings.Builder
-	l := &loader{o: o, out: &out, log: &log, epoch: time.Now(), pairs: 1, msgs: newMsgStats(o.messages)}
+	l := &loader{o: o, out: &out, log: &log, epoch: time.Now(), res: &result{}}
 	l.wall0 = l.epoch.UnixNano()
+	l.tr = newTraffic(l)
 	ctx := context.Background()
 	if failed := l.loginAll(ctx); failed != 0 {
 		t.Fatalf("%d logins failed: %s", failed, log.String())
 	}
 	defer l.closeAll()
 	l.client[1].close(time.Second) // session 1 leaves: its messages cannot be delivered
-	if code := l.runMessages(ctx); code != 1 {
+	if code := l.tr.run(ctx); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "RESULT FAILED sent=10 delivered=0 lost=20 ") {
-		t.Fatalf("unexpected result:\n%s\n%s", out.String(), log.String())
+	s := l.res.Steps[0]
+	// Session 1 can send nothing, and what session 0 sends to it bounces.
+	if s.Sent == 0 || s.Sent == 20 || s.Delivered != 0 || s.Bounced != s.Sent || s.NeverDelivered != 20 ||
+		!strings.Contains(l.res.Error, "20 never delivered") {
+		t.Fatalf("unexpected result: %+v %q\n%s", s, l.res.Error, log.String())
 	}
 }
 
 func TestLoginFailure(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, 2)
-	code, out := runTool(t, "--addr", srv.C2SAddr, "--sessions", "3", "--password", "secret", "--idle", "--hold", "1ms")
-	if code != 1 || !strings.Contains(out, "FAILED sessions=3 up=2 failed=1") {
+	code, out := runTool(t, "idle", "--addr", srv.C2SAddr, "--sessions", "3", "--password", "secret", "--hold", "1ms")
+	if code != 1 || !strings.Contains(out, "FAILED sessions=3 up=2 failed=1") || !strings.Contains(out, "RESULT FAILED: 1 logins failed") {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -101,22 +134,42 @@ func TestLoginFailure(t *testing.T) {
 func TestFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
-		{"--password", "p"}, // no mode
-		{"--password", "p", "--idle", "--messages", "1"}, // both modes
-		{"--idle"}, // no password
-		{"--password", "p", "--idle", "--user", "load"},  // no %d
-		{"--password", "p", "--idle", "--user", "a%d%d"}, // two %d
-		{"--password", "p", "--idle", "--addr", "192.0.2.1:5222"},
-		{"--password", "p", "--idle", "--user", "u%d@example.org", "--domain", "example.net"},
-		{"--password", "p", "--messages", "5", "--sessions", "1"},
+		{"--password", "p"},         // no scenario
+		{"talk", "--password", "p"}, // unknown scenario
+		{"idle"},                    // no password
+		{"idle", "--password", "p", "--user", "load"},  // no %d
+		{"idle", "--password", "p", "--user", "a%d%d"}, // two %d
+		{"idle", "--password", "p", "--addr", "192.0.2.1:5222"},
+		{"idle", "--password", "p", "--user", "u%d@example.org", "--domain", "example.net"},
+		{"chat", "--password", "p", "--sessions", "1"},
+		{"chat", "--password", "p", "--rates", "10,x"},
+		{"chat", "--password", "p", "--rates", "-5"},
+		{"muc", "--password", "p", "--sessions", "10", "--room-size", "20"},
+		{"muc", "--password", "p", "--sessions", "100", "--room-size", "65"},
+		{"idle", "--password", "p", "--mechanism", "PLAIN"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q: accepted", args)
 		}
 	}
-	o, err := parseFlags([]string{"--password", "p", "--idle", "--tls", "--user", "u%d"}, io.Discard)
-	if err != nil || o.resolved != "127.0.0.1:5223" || o.domain != "localhost" || o.account(7) != "u7" {
+	o, err := parseFlags([]string{"muc", "--password", "p", "--tls", "--user", "u%d", "--rates", "10, 20.5", "--room-size", "10"}, io.Discard)
+	if err != nil || o.resolved != "127.0.0.1:5223" || o.domain != "localhost" || o.account(7) != "u7" ||
+		o.service != "conference.localhost" || !slices.Equal(o.rates, []float64{10, 20.5}) {
 		t.Fatalf("%+v %v", o, err)
+	}
+}
+
+func TestProc(t *testing.T) {
+	cpu, err := procCPU(os.Getpid())
+	if err != nil || cpu < 0 {
+		t.Fatalf("procCPU: %v %v", cpu, err)
+	}
+	rss, err := procRSS(os.Getpid())
+	if err != nil || rss <= 0 {
+		t.Fatalf("procRSS: %v %v", rss, err)
+	}
+	if _, err := procCPU(-1); err == nil {
+		t.Fatal("procCPU(-1): no error")
 	}
 }
 

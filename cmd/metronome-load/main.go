@@ -1,33 +1,44 @@
-// Command metronome-load is a load generator for a Metronome server running
-// on the same machine. It talks XMPP over loopback only, with its own small
-// client: STARTTLS (or direct TLS, XEP-0368), SCRAM-SHA-256, resource
-// binding and initial presence.
+// Command metronome-load is a load generator for a Metronome server (or any
+// XMPP server) running on the same machine. It talks XMPP over loopback
+// only, with its own small client: STARTTLS or direct TLS (XEP-0368),
+// SCRAM-SHA-1 or SCRAM-SHA-256, resource binding and initial presence.
 //
 // It does not create accounts: create them first with metronomectl, in bulk
 // ('jid password' lines), then run the tool against the same user pattern:
 //
 //	seq 0 9999 | sed 's/.*/load&@localhost secret/' > users.txt
 //	metronomectl --config metronome.toml user import users.txt
-//	metronome-load --addr 127.0.0.1:5222 --user 'load%d@localhost' --password secret \
-//	    --sessions 10000 --idle --hold 10m
+//	metronome-load idle --addr 127.0.0.1:5222 --user 'load%d@localhost' --password secret \
+//	    --sessions 10000 --server-pid $(cat data/metronome.pid)
 //
-// Two modes:
+// Scenarios (the first argument):
 //
-//   - --idle logs the sessions in, prints a line starting with "UP" once
-//     all are established, and holds them idle for --hold (or until
-//     SIGINT/SIGTERM), so that the server's memory can be measured. It
-//     fails if a login fails or a session is dropped while held.
-//   - --messages N pairs the sessions (0↔1, 2↔3, ...) and sends N chat
-//     messages among them at the fixed offered rate --rate, open loop. Each
-//     message carries its scheduled send time (Unix nanoseconds) in its
-//     body; the tool reports delivered, lost, bounced and misrouted counts
-//     and latency percentiles, on a last line starting with "RESULT", and
-//     fails if any message was not delivered exactly once.
+//   - idle logs --sessions in at --connect-rate, reports the login rate and
+//     the p50/p99 login latency (TCP connect to the answer that follows
+//     initial presence), prints a line starting with "UP", holds the
+//     sessions idle for --hold, and reports the server's resident memory
+//     per session (VmRSS of --server-pid before the logins and after
+//     --settle). It fails if a login fails or a session is dropped.
+//   - chat logs --sessions in, then for each offered rate of --rates sends
+//     rate × --step one-to-one chat messages, each from a random online
+//     user to another random online user, open loop (a late sender shows
+//     up as latency, not as a lower rate). For each rate it reports the
+//     delivered rate, the end-to-end latency p50/p99/p999 (the body
+//     carries the scheduled send time), losses, duplicates, and the CPU
+//     seconds per 1,000 messages of the server (--server-pid) and of the
+//     tool itself. --saturate keeps raising the rate by half after the
+//     listed ones until a step has p99 above --p99-limit or any loss; the
+//     saturation rate is the highest rate that had neither.
+//   - muc puts the sessions in rooms of --room-size occupants on the MUC
+//     service --service, then sends groupchat messages at the offered
+//     rates, each from a random occupant to its room; every occupant,
+//     the sender included, must receive each message once. Rates and
+//     latencies are per delivery as well as per message.
 //
-// Everything is bounded: logins by --login-timeout, the whole run by
-// --duration, the wait for the last deliveries by --drain. Exit status: 0
-// success, 1 failure (failed logins, lost messages, dropped sessions, cap
-// reached), 2 bad usage.
+// Results go to stdout as a table, and to --json FILE as JSON. Everything is
+// bounded: logins by --login-timeout, each step by --step plus --drain, the
+// whole run by --duration. Exit status: 0 success, 1 failure (failed logins,
+// lost or duplicated messages, dropped sessions, cap reached), 2 bad usage.
 package main
 
 import (
@@ -39,6 +50,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +59,7 @@ import (
 )
 
 type options struct {
+	scenario     string // idle | chat | muc
 	addr         string
 	directTLS    bool
 	domain       string
@@ -55,16 +68,32 @@ type options struct {
 	user         string // pattern with one %d
 	password     string
 	resource     string
+	mechanism    string
 	connectRate  float64
 	concurrency  int
 	loginTimeout time.Duration
-	idle         bool
-	hold         time.Duration
-	messages     int
-	rate         float64
-	drain        time.Duration
-	duration     time.Duration
-	progress     time.Duration
+	serverPID    int
+	jsonPath     string
+
+	// idle
+	hold   time.Duration
+	settle time.Duration
+
+	// chat and muc
+	rates    []float64
+	step     time.Duration
+	saturate bool
+	maxRate  float64
+	p99Limit time.Duration
+	drain    time.Duration
+	seed     uint64
+
+	// muc
+	service  string
+	roomSize int
+
+	duration time.Duration
+	progress time.Duration
 
 	resolved string // loopback ip:port actually dialled
 }
@@ -96,14 +125,37 @@ func main() {
 	os.Exit(code)
 }
 
+const usage = `usage: metronome-load idle|chat|muc --password P [flags]
+
+  idle   log sessions in, hold them, report login rate/latency and server memory per session
+  chat   one-to-one messages between random online users at fixed offered rates
+  muc    groupchat messages in rooms of --room-size occupants at fixed offered rates
+
+flags:
+`
+
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
-	fs := flag.NewFlagSet("metronome-load", flag.ContinueOnError)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			io.WriteString(stderr, usage)
+			return nil, flag.ErrHelp
+		}
+		return nil, errors.New("the first argument must be a scenario: idle, chat or muc (--help for flags)")
+	}
+	o.scenario, args = args[0], args[1:]
+	switch o.scenario {
+	case "idle", "chat", "muc":
+	default:
+		return nil, fmt.Errorf("unknown scenario %q: idle, chat or muc", o.scenario)
+	}
+	fs := flag.NewFlagSet("metronome-load "+o.scenario, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		io.WriteString(stderr, "usage: metronome-load --sessions N --user 'load%d@localhost' --password P (--idle | --messages N) [flags]\n")
+		io.WriteString(stderr, usage)
 		fs.PrintDefaults()
 	}
+	var rates string
 	fs.StringVar(&o.addr, "addr", "", "server address, loopback only (default 127.0.0.1:5222, or 127.0.0.1:5223 with --tls)")
 	fs.BoolVar(&o.directTLS, "tls", false, "direct TLS (XEP-0368) instead of STARTTLS: --addr is then the c2s_tls listener")
 	fs.StringVar(&o.domain, "domain", "", "XMPP domain (default: the domain of --user, else localhost)")
@@ -112,15 +164,24 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.user, "user", "load%d@localhost", "account name pattern; %d is replaced by the session index")
 	fs.StringVar(&o.password, "password", "", "password of every account (required)")
 	fs.StringVar(&o.resource, "resource", "load", "resource to bind")
+	fs.StringVar(&o.mechanism, "mechanism", "SCRAM-SHA-1", "SASL mechanism: SCRAM-SHA-1 or SCRAM-SHA-256")
 	fs.Float64Var(&o.connectRate, "connect-rate", 0, "new sessions per second (0: as fast as --concurrency allows)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "logins in progress at once")
 	fs.DurationVar(&o.loginTimeout, "login-timeout", 30*time.Second, "time allowed for one login (connect to initial presence)")
-	fs.BoolVar(&o.idle, "idle", false, "log the sessions in and hold them idle (memory measurement)")
-	fs.DurationVar(&o.hold, "hold", 30*time.Second, "with --idle: how long to hold the sessions once all are up (SIGINT/SIGTERM ends it early)")
-	fs.IntVar(&o.messages, "messages", 0, "number of chat messages to send between paired sessions")
-	fs.Float64Var(&o.rate, "rate", 1000, "offered message rate, messages per second over all sessions")
-	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after the last send, how long to wait for the deliveries still missing")
-	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "cap on the whole run")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "PID of the server, for its memory and CPU time (/proc); 0: not measured")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: how long to hold the sessions once all are up (SIGINT/SIGTERM ends it early)")
+	fs.DurationVar(&o.settle, "settle", 10*time.Second, "idle: wait this long after the logins before reading the server's memory (within --hold)")
+	fs.StringVar(&rates, "rates", "1000", "chat, muc: offered message rates, messages per second, comma-separated, one step each")
+	fs.DurationVar(&o.step, "step", 10*time.Second, "chat, muc: duration of each rate step")
+	fs.BoolVar(&o.saturate, "saturate", false, "chat, muc: after --rates, raise the rate by half per step until p99 > --p99-limit or a loss")
+	fs.Float64Var(&o.maxRate, "max-rate", 200000, "chat, muc: highest rate --saturate tries")
+	fs.DurationVar(&o.p99Limit, "p99-limit", 100*time.Millisecond, "chat, muc: the p99 latency a step may have to count as sustained")
+	fs.DurationVar(&o.drain, "drain", 10*time.Second, "chat, muc: after a step's last send, how long to wait for the deliveries still missing")
+	fs.Uint64Var(&o.seed, "seed", 1, "chat, muc: seed of the random choice of senders and recipients")
+	fs.StringVar(&o.service, "service", "", "muc: MUC service domain (default conference.<domain>)")
+	fs.IntVar(&o.roomSize, "room-size", 50, "muc: occupants per room (at most 64)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "cap on the whole run")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "interval of progress lines on stderr (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -128,32 +189,39 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	for f := range strings.SplitSeq(rates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("--rates %q: %q is not a positive number", rates, f)
+		}
+		o.rates = append(o.rates, r)
+	}
 	return o, o.check()
 }
 
 // check validates and completes the options.
 func (o *options) check() error {
 	switch {
-	case o.idle && o.messages > 0:
-		return errors.New("--idle and --messages are exclusive")
-	case !o.idle && o.messages <= 0:
-		return errors.New("choose a mode: --idle or --messages N")
 	case o.sessions < 1:
 		return errors.New("--sessions must be at least 1")
-	case o.messages > 0 && o.sessions < 2:
-		return errors.New("--messages needs at least 2 sessions")
-	case o.messages > 50_000_000:
-		return errors.New("--messages: at most 50000000")
+	case o.scenario == "chat" && o.sessions < 2:
+		return errors.New("chat needs at least 2 sessions")
+	case o.scenario == "muc" && (o.roomSize < 2 || o.roomSize > 64):
+		return errors.New("--room-size must be between 2 and 64")
+	case o.scenario == "muc" && o.sessions < o.roomSize:
+		return fmt.Errorf("muc needs at least --room-size (%d) sessions", o.roomSize)
 	case o.first < 0:
 		return errors.New("--first must not be negative")
 	case o.password == "":
 		return errors.New("--password is required")
+	case o.mechanism != "SCRAM-SHA-1" && o.mechanism != "SCRAM-SHA-256":
+		return errors.New("--mechanism: SCRAM-SHA-1 or SCRAM-SHA-256")
 	case o.concurrency < 1:
 		return errors.New("--concurrency must be at least 1")
-	case o.connectRate < 0 || o.rate <= 0:
+	case o.connectRate < 0 || o.maxRate <= 0:
 		return errors.New("rates must be positive")
-	case o.duration <= 0 || o.loginTimeout <= 0:
-		return errors.New("--duration and --login-timeout must be positive")
+	case o.duration <= 0 || o.loginTimeout <= 0 || o.step <= 0 || o.drain < 0:
+		return errors.New("--duration, --login-timeout and --step must be positive")
 	case strings.Count(o.user, "%") != 1 || !strings.Contains(o.user, "%d"):
 		return fmt.Errorf("--user %q: needs exactly one %%d and no other %%", o.user)
 	}
@@ -177,6 +245,9 @@ func (o *options) check() error {
 	}
 	if j.Resource() != "" {
 		return fmt.Errorf("--user %q: no resource in the pattern; use --resource", o.user)
+	}
+	if o.service == "" {
+		o.service = "conference." + o.domain
 	}
 	if o.addr == "" {
 		o.addr = "127.0.0.1:5222"

@@ -26,6 +26,7 @@ func main() {
 		fmt.Println("metronome", core.Version)
 		return
 	}
+	startPprof()
 	if err := app.Run(*configPath, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "metronome:", err)
 		os.Exit(1)

@@ -132,6 +132,9 @@ func Run(configPath string, logw io.Writer) error {
 	}
 	defer os.Remove(cfg.Server.PIDFile)
 	log.Info("server started", "version", core.Version, "pid", os.Getpid(), "config", cfg.File)
+	tctx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go trimMemory(tctx, log)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)

@@ -105,7 +105,7 @@ func Serve(ctx context.Context, conn net.Conn, core Core, directTLS bool, done f
 	// TLS handshake and SASL grew this goroutine's stack to 16 KiB, and a
 	// goroutine waiting in Read keeps its stack: every idle session would
 	// hold that. The stanza loop alone fits in a few KiB.
-	go func() { end(s.stanzaLoop(ctx, dec)) }()
+	go func() { end(s.serveBound(ctx, dec)) }()
 }
 
 type streamErr = stream.Error
@@ -119,6 +119,11 @@ type deadlineReader struct {
 	deadline func() time.Time
 	onIdle   func() bool
 	limit    bucket
+	// For Session.pending: the last read filled the caller's buffer (the
+	// connection may hold more), and a readiness wait saw input that no
+	// read has taken yet.
+	full, woke bool
+	set        time.Time // read deadline last set
 }
 
 // bucket is a token bucket of bytes: a client may send burst bytes at
@@ -148,8 +153,21 @@ const maxPause = time.Second
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
 	for {
-		_ = r.s.conn.SetReadDeadline(r.deadline())
+		// The first read after a readiness wait must not block: the
+		// readiness may be stale (see idle.go).
+		woke := r.woke && r.s.rec != nil
+		if woke {
+			r.s.rec.nonblock = true
+		}
+		r.arm()
 		n, err := r.s.conn.Read(p)
+		r.full, r.woke = n == len(p), false
+		if woke {
+			r.s.rec.nonblock = false
+			if n == 0 && errors.Is(err, errSockWouldBlock) {
+				return 0, xmlstream.ErrWouldBlock
+			}
+		}
 		if n > 0 {
 			now := time.Now()
 			r.s.lastActive.Store(now.UnixNano())
@@ -157,12 +175,41 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 				time.Sleep(min(d, maxPause))
 			}
 		}
-		var ne net.Error
-		if n == 0 && err != nil && errors.As(err, &ne) && ne.Timeout() && r.onIdle != nil && r.onIdle() {
+		if n == 0 && isTimeout(err) && r.expired() {
 			continue
 		}
 		return n, err
 	}
+}
+
+// arm sets the read deadline the session's state asks for. Moving a
+// deadline costs a timer update, so a later one may lag behind by up to
+// deadlineSlack: expired tells an early timeout from a real one.
+func (r *deadlineReader) arm() {
+	if d := r.deadline(); d.Before(r.set) || d.Sub(r.set) > deadlineSlack {
+		_ = r.s.conn.SetReadDeadline(d)
+		r.set = d
+	}
+}
+
+// expired handles a read timeout: it reports whether reading should go
+// on (the deadline fired early, or the idle session was pinged), or the
+// stream must end.
+func (r *deadlineReader) expired() bool {
+	r.set = time.Time{} // re-arm on the next read
+	if time.Now().Before(r.deadline()) {
+		return true
+	}
+	return r.onIdle != nil && r.onIdle()
+}
+
+// deadlineSlack is how far a read deadline may lag behind the one the
+// session's state asks for.
+const deadlineSlack = 5 * time.Second
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return err != nil && errors.As(err, &ne) && ne.Timeout()
 }
 
 // negotiate runs the stream until a resource is bound and returns the
@@ -203,6 +250,7 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 		return false
 	}
 
+	s.rd = rd
 	if directTLS {
 		if err := s.handshake(ctx, s.conn.(*tls.Conn)); err != nil {
 			return nil, err
@@ -285,7 +333,7 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 				if err := s.flush(); err != nil {
 					return nil, err
 				}
-				tc := tls.Server(s.conn, s.core.TLSConfig())
+				tc := tlsServer(s.conn, s.core.TLSConfig())
 				if err := s.handshake(ctx, tc); err != nil {
 					return nil, err
 				}
@@ -371,11 +419,11 @@ func (s *Session) finish(err error) {
 		cond = string(stream.ConnectionTimeout)
 	default:
 		if err != nil {
-			s.log.Debug("stream ended", "err", err)
+			s.Logger().Debug("stream ended", "err", err)
 		}
 	}
 	if cond != "" {
-		s.log.Info("stream error sent", "condition", cond, "text", text)
+		s.Logger().Info("stream error sent", "condition", cond, "text", text)
 	}
 	// Unbind first: stanzas routed from now on go to other resources
 	// or offline storage, not to a stream that is closing.
@@ -440,7 +488,6 @@ func (s *Session) openReply(hdr xmlstream.Header) error {
 		return serr(stream.HostUnknown, "this server does not serve "+j.Domain())
 	}
 	s.host = h
-	s.log = s.log.With("host", h.Name())
 	return nil
 }
 
@@ -454,7 +501,7 @@ func (s *Session) handshake(ctx context.Context, tc *tls.Conn) error {
 	hctx, cancel := context.WithTimeout(ctx, cfg.StreamOpenTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
-		s.log.Debug("TLS handshake failed", "err", err)
+		s.Logger().Debug("TLS handshake failed", "err", err)
 		return errClosed
 	}
 	s.setConn(tc)
@@ -600,7 +647,7 @@ func (s *Session) handleSASL(ctx context.Context, el *stanza.Element, st **saslS
 		if errors.As(err, &f) {
 			cond, text = f.Condition, f.Text
 		} else {
-			s.log.Error("authentication backend failed", "err", err)
+			s.Logger().Error("authentication backend failed", "err", err)
 			cond = "temporary-auth-failure"
 		}
 		if errors.Is(err, sasl.ErrCBType) {
@@ -614,7 +661,7 @@ func (s *Session) handleSASL(ctx context.Context, el *stanza.Element, st **saslS
 		}
 		if cond == "not-authorized" {
 			s.core.AuthFailed(s.ip(), s.accountKey(user))
-			s.log.Info("authentication failed", "mechanism", (*st).mech, "user", user)
+			s.Logger().Info("authentication failed", "mechanism", (*st).mech, "user", user)
 		}
 		return fail(cond, text)
 	}
@@ -632,13 +679,12 @@ func (s *Session) handleSASL(ctx context.Context, el *stanza.Element, st **saslS
 		}
 	}
 	s.authUser = user
-	s.log = s.log.With("user", user)
 	if len(out) > 0 {
 		s.sendRaw(append(append([]byte(`<success xmlns="`+stream.NSSASL+`">`), base64.StdEncoding.EncodeToString(out)...), "</success>"...))
 	} else {
 		s.sendRaw([]byte(`<success xmlns="` + stream.NSSASL + `"/>`))
 	}
-	s.log.Info("authenticated", "mechanism", (*st).mech)
+	s.Logger().Debug("authenticated", "mechanism", (*st).mech)
 	*st = nil
 	return true, nil
 }
@@ -664,7 +710,7 @@ func (s *Session) handleBind(ctx context.Context, iq *stanza.Element) (bool, err
 		if err != nil {
 			var se stanza.Error
 			if !errors.As(err, &se) {
-				s.log.Error("bind failed", "err", err)
+				s.Logger().Error("bind failed", "err", err)
 				se = stanza.Err(stanza.InternalServerError)
 			}
 			_ = s.Send(stanza.ErrorReply(iq, se))
@@ -673,8 +719,7 @@ func (s *Session) handleBind(ctx context.Context, iq *stanza.Element) (bool, err
 		res := stanza.New(stanza.NSClient, "iq", "type", stanza.Result, "id", id)
 		res.AddChild(stanza.New(stream.NSBind, "bind")).AddChild(stanza.New(stream.NSBind, "jid")).AddText(j.String())
 		_ = s.Send(res)
-		s.log = s.log.With("jid", j.String())
-		s.log.Info("resource bound")
+		s.Logger().Info("resource bound")
 		return true, nil
 	default:
 		return false, serr(stream.NotAuthorized, "bind a resource first")

@@ -11,6 +11,7 @@
 package c2s
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 	"github.com/metronome-xmpp/metronome/xmpp/stream"
+	"github.com/metronome-xmpp/metronome/xmpp/xmlstream"
 )
 
 var sessionSeq atomic.Uint64
@@ -30,7 +32,6 @@ var sessionSeq atomic.Uint64
 type Session struct {
 	id   string
 	core Core
-	log  *slog.Logger
 
 	cmu    sync.Mutex // guards conn: replaced by the reader at STARTTLS, read by other goroutines
 	conn   net.Conn   // current connection (TLS after STARTTLS)
@@ -61,6 +62,19 @@ type Session struct {
 
 	scratch event.Event // reused by the core for each stanza this session sends
 
+	// Reading (see idle.go): set by the reading goroutine before the
+	// session is bound, then used by it and the pool worker it hands the
+	// stream to, one at a time.
+	rd      *deadlineReader
+	rec     *recordConn // under the tls.Conn, when there is one
+	ctx     context.Context
+	dec     *xmlstream.Decoder
+	resume  chan error // a worker's stanzaLoop result
+	readyFn func(uintptr) bool
+	polled  bool
+	// Write deadline last set (unix nanos; flushes hold fmu).
+	wdeadline int64
+
 	mu         sync.Mutex
 	presence   *stanza.Element
 	available  bool
@@ -81,7 +95,6 @@ func newSession(conn net.Conn, core Core, secure bool, maxQueue int) *Session {
 		wclosed:  make(chan struct{}),
 		maxQueue: maxQueue,
 	}
-	s.log = core.Logger().With("session", id, "remote", s.remote)
 	s.lastActive.Store(s.started.UnixNano())
 	return s
 }
@@ -108,7 +121,21 @@ func (s *Session) Host() string {
 }
 
 // Logger returns the session's logger.
-func (s *Session) Logger() *slog.Logger { return s.log }
+// The logger is built at each call rather than kept: most sessions never
+// log after binding, and a kept logger costs every session half a KiB.
+func (s *Session) Logger() *slog.Logger {
+	args := make([]any, 0, 8)
+	args = append(args, "session", s.id, "remote", s.remote)
+	if s.host != nil {
+		args = append(args, "host", s.host.Name())
+	}
+	if !s.full.IsZero() {
+		args = append(args, "jid", s.full.String())
+	} else if s.authUser != "" {
+		args = append(args, "user", s.authUser)
+	}
+	return s.core.Logger().With(args...)
+}
 
 // Started implements module.Session.
 func (s *Session) Started() time.Time { return s.started }
@@ -244,7 +271,7 @@ func (s *Session) Send(st *stanza.Element) error {
 	kick := !over && s.kickLocked()
 	s.wmu.Unlock()
 	if over {
-		s.log.Warn("slow consumer closed", "queued", queued)
+		s.Logger().Warn("slow consumer closed", "queued", queued)
 		s.Close(string(stream.PolicyViolation), "too much unread data")
 		return errClosed
 	}
@@ -319,7 +346,12 @@ func (s *Session) flushLocked() error {
 	s.wq, s.ws = s.ws, nil // b and the queue never share a buffer
 	s.wmu.Unlock()
 	conn := s.currentConn()
-	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	// Setting a deadline costs a timer update: move it only when less
+	// than half of writeTimeout is left.
+	if now := time.Now().UnixNano(); s.wdeadline-now < int64(writeTimeout/2) {
+		s.wdeadline = now + int64(writeTimeout)
+		_ = conn.SetWriteDeadline(time.Unix(0, s.wdeadline))
+	}
 	_, err := conn.Write(b.b)
 	b.b = b.b[:0]
 	s.wmu.Lock()
@@ -341,7 +373,7 @@ func (s *Session) writeLoop() {
 		err := s.flushLocked()
 		s.wmu.Lock()
 		if err != nil {
-			s.log.Debug("write failed", "err", err)
+			s.Logger().Debug("write failed", "err", err)
 			s.closing = true
 		} else if s.wq != nil && len(s.wq.b) > 0 {
 			s.wmu.Unlock()

@@ -352,13 +352,13 @@ func (s *Server) listen(addr string, directTLS bool) error {
 			if !s.acquireIP(ip) {
 				s.log.Warn("connection refused: too many from one address", "ip", ip)
 				if directTLS {
-					c = tls.Server(c, s.TLSConfig())
+					c = c2s.TLSServer(c, s.TLSConfig())
 				}
 				go c2s.Refuse(c, "policy-violation", "too many connections from your address")
 				continue
 			}
 			if directTLS {
-				c = tls.Server(c, s.TLSConfig())
+				c = c2s.TLSServer(c, s.TLSConfig())
 			}
 			s.conns.Add(1)
 			go c2s.Serve(s.ctx, c, s, directTLS, func() {

@@ -19,7 +19,7 @@ import (
 )
 
 // Timeout bounds every wait of the test client.
-const Timeout = 10 * time.Second
+const Timeout = 30 * time.Second
 
 // Client is a logged-in test client.
 type Client struct {

@@ -188,6 +188,21 @@ func (d *Driver) optimize(ctx context.Context) error {
 	if _, err := d.w.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
 		return fmt.Errorf("sqlite: optimize: %w", err)
 	}
+	// This SQLite is built with SQLITE_ENABLE_STAT4: with histogram samples
+	// in sqlite_stat4, a statement whose plan could depend on a bound value
+	// is re-prepared at every step — a 10x cost on every lookup by user
+	// (66 µs instead of ~6 µs). The row counts of sqlite_stat1 are all our
+	// queries need to choose their index, so the samples are dropped and
+	// the statistics reloaded.
+	var n int
+	if err := d.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat4'`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: optimize: %w", err)
+	}
+	if n > 0 {
+		if _, err := d.w.ExecContext(ctx, "DELETE FROM sqlite_stat4; ANALYZE sqlite_schema"); err != nil {
+			return fmt.Errorf("sqlite: optimize: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -70,6 +70,8 @@ write_config() {
 data_dir = "$WORK/data"
 log_level = "info"
 
+scram_hashes = ["SHA-1", "SHA-256"]
+
 [storage]
 default = "sqlite"
 
@@ -82,6 +84,13 @@ idle_timeout = "1h"
 
 [host."localhost"]
 TOML
+	if [[ -n ${MUC:-} ]]; then
+		cat >>"$CONFIG" <<TOML
+
+[component."conference.localhost"]
+module = "muc"
+TOML
+	fi
 }
 
 # import_users N: accounts load0..load(N-1)@localhost, all with $PASSWORD.
@@ -93,8 +102,11 @@ import_users() {
 }
 
 # start_server: sets SERVER_PID, C2S_ADDR and TLS_ADDR.
+# With SERVER_CPU set, the server is pinned to that CPU (taskset).
 start_server() {
-	"$BIN/metronome" --config "$CONFIG" >"$WORK/server.log" 2>&1 &
+	local pin=()
+	[[ -n ${SERVER_CPU:-} ]] && pin=(taskset -c "$SERVER_CPU")
+	"${pin[@]}" "$BIN/metronome" --config "$CONFIG" >"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
 	STARTED_PIDS+=("$SERVER_PID")
 	local i

@@ -95,6 +95,52 @@ type Decoder struct {
 	lastNS   []byte
 	lastRef  ref
 	bstack   []buildFrame
+
+	// While the stream is idle (ErrWouldBlock) the buffers above and the
+	// tokenizer's attribute buffers sit in scratchPool, not here; spare
+	// is the empty holder kept for the next park.
+	parked bool
+	spare  *scratch
+}
+
+// scratch holds the buffers a decoder needs only while it decodes an
+// element.
+type scratch struct {
+	evs     []event
+	evAttrs []evAttr
+	blob    []byte
+	stack   []int32
+	lastNS  []byte
+	bstack  []buildFrame
+	raw     []rawAttr
+	attrs   []Attr
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// park lends the decoding buffers to other streams (nothing is being
+// decoded).
+func (d *Decoder) park() {
+	sc := d.spare
+	if sc == nil {
+		sc = new(scratch)
+	}
+	clear(d.t.attrs[:cap(d.t.attrs)]) // they point into input buffers
+	*sc = scratch{evs: d.evs[:0], evAttrs: d.evAttrs[:0], blob: d.blob[:0], stack: d.stack[:0],
+		lastNS: d.lastNS[:0], bstack: d.bstack[:0], raw: d.t.raw[:0], attrs: d.t.attrs[:0]}
+	d.evs, d.evAttrs, d.blob, d.stack, d.lastNS, d.bstack, d.t.raw, d.t.attrs = nil, nil, nil, nil, nil, nil, nil, nil
+	d.spare = nil
+	d.parked = true
+	scratchPool.Put(sc)
+}
+
+// unpark takes decoding buffers back from the pool.
+func (d *Decoder) unpark() {
+	sc := scratchPool.Get().(*scratch)
+	d.evs, d.evAttrs, d.blob, d.stack, d.lastNS, d.bstack, d.t.raw, d.t.attrs = sc.evs, sc.evAttrs, sc.blob, sc.stack, sc.lastNS, sc.bstack, sc.raw, sc.attrs
+	*sc = scratch{}
+	d.spare = sc
+	d.parked = false
 }
 
 // NewDecoder returns a decoder for an XMPP stream read from r. Call Header
@@ -131,6 +177,10 @@ func (d *Decoder) Restart() {
 // Check it after reading <starttls/>: anything buffered there was sent
 // before the TLS handshake and must not be trusted.
 func (d *Decoder) Buffered() int { return d.t.Buffered() }
+
+// SetPending makes Element return ErrWouldBlock between stanzas when
+// reading would block (see Tokenizer.SetPending).
+func (d *Decoder) SetPending(pending func() bool) { d.t.SetPending(pending) }
 
 // SetFragmentMode makes the decoder read a sequence of root elements
 // without a stream wrapper (XMPP over WebSocket, stored stanzas): each call
@@ -210,9 +260,15 @@ func (d *Decoder) Element() (*stanza.Element, error) {
 	if d.t.mode == ModeStream && !d.header {
 		return nil, errors.New("xmlstream: Element called before Header")
 	}
+	if d.parked {
+		d.unpark()
+	}
 	for {
 		tok, err := d.t.Next()
 		if err != nil {
+			if err == ErrWouldBlock {
+				d.park()
+			}
 			return nil, err
 		}
 		switch tok.Kind {

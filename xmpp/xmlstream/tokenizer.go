@@ -175,8 +175,9 @@ type Tokenizer struct {
 	raw    []rawAttr
 	attrs  []Attr
 
-	one    [1]byte // the first byte after an idle wait (see fill)
-	pooled *[]byte // holder of buf when buf came from bufPool
+	one     [1]byte     // the first byte after an idle wait (see fill)
+	pending func() bool // see SetPending
+	pooled  *[]byte     // holder of buf when buf came from bufPool
 
 	// Start tag being parsed: name offsets, colon offset (or -1).
 	tagName     [2]int32
@@ -304,6 +305,32 @@ func (t *Tokenizer) putBuf() {
 	t.pooled = nil
 }
 
+// release drops the read buffer, which holds nothing unconsumed.
+func (t *Tokenizer) release() {
+	t.base += int64(t.end)
+	t.pos, t.end = 0, 0
+	if len(t.buf) > maxIdleBuf {
+		t.buf = nil // release the memory of an earlier large element
+	}
+	t.putBuf()
+}
+
+// ErrWouldBlock is returned by Next (and Decoder.Element) between
+// top-level elements when every buffered byte is consumed and the
+// function set with SetPending reports that the reader has nothing
+// buffered either: reading now would block. Nothing is lost; call again
+// once the transport is readable.
+var ErrWouldBlock = errors.New("xmlstream: no input buffered")
+
+// SetPending makes the tokenizer return ErrWouldBlock instead of reading
+// when it is between top-level elements, has consumed everything it
+// buffered, and pending (if not nil) returns false. pending reports
+// whether the reader holds input that it can return without blocking
+// (e.g. plaintext a TLS connection has decrypted but not yet returned).
+// With it, a server waits for input on a goroutine of its choosing, with
+// no read buffer and no deep stack held by idle streams.
+func (t *Tokenizer) SetPending(pending func() bool) { t.pending = pending }
+
 func (t *Tokenizer) fill() error {
 	if t.rerr != nil {
 		err := t.rerr
@@ -314,17 +341,12 @@ func (t *Tokenizer) fill() error {
 		return io.EOF
 	}
 	if t.pos == t.end {
-		t.base += int64(t.end)
-		t.pos, t.end = 0, 0
-		if len(t.buf) > maxIdleBuf {
-			t.buf = nil // release the memory of an earlier large element
-		}
 		// Nothing is buffered: wait for input without holding a buffer, so
 		// that an idle stream (most of them, most of the time) costs no
 		// read buffer. A one-byte read blocks until data arrives; the
 		// buffer comes back from the pool for the rest.
-		t.putBuf()
-		if t.buf == nil {
+		t.release()
+		if t.buf == nil && t.pending == nil { // with pending, input is known to be there
 			for range 100 {
 				n, err := t.r.Read(t.one[:])
 				if n == 1 {
@@ -505,7 +527,14 @@ func (t *Tokenizer) skipSpace() error {
 			}
 			t.pos++
 		}
+		if t.pending != nil && t.rerr == nil && t.r != nil && !t.pending() {
+			t.release()
+			return ErrWouldBlock
+		}
 		if err := t.fill(); err != nil {
+			if err == ErrWouldBlock && t.pos == t.end {
+				t.release() // the reader found nothing after all
+			}
 			if err == io.EOF {
 				if t.depth > 0 && t.mode != ModeStream {
 					err = io.ErrUnexpectedEOF

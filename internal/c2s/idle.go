@@ -1,0 +1,318 @@
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/metronome-xmpp/metronome/xmpp/xmlstream"
+)
+
+// Idle sessions and their cost
+//
+// Most sessions are idle most of the time. A goroutine blocked in
+// tls.Conn.Read holds the stack it grew while processing stanzas (8 KiB
+// after a TLS read, routing and a TLS write: the runtime shrinks a stack
+// only while less than a quarter of it is in use), and the decoder would
+// hold a read buffer. So a bound session instead waits for input on a
+// goroutine that does nothing else — its stack stays at the 2 KiB minimum
+// — with a readiness wait on the socket (syscall.RawConn.Read: no read, no
+// buffer), and hands the stream to a pool of worker goroutines, whose
+// stacks are already grown, when bytes arrive. The worker reads and
+// processes stanzas until the decoder returns xmlstream.ErrWouldBlock
+// (every byte read is consumed and the transport holds nothing more) and
+// gives the stream back.
+//
+// "The transport holds nothing more" needs care with TLS: crypto/tls may
+// keep data it read from the socket but did not return yet, where no
+// readiness wait would see it. Two things make that state observable:
+//
+//   - recordConn, under the tls.Conn, never returns bytes past the end of
+//     the TLS record being read (it keeps the rest itself), so crypto/tls
+//     never holds raw bytes beyond the record it decrypts;
+//   - deadlineReader notes whether the last read filled the caller's
+//     buffer: if it did not, crypto/tls returned all the plaintext of that
+//     record.
+
+// recordConn is the TCP connection under a tls.Conn; see above.
+type recordConn struct {
+	net.Conn
+	left  int     // bytes of the current record's body still to return
+	hdr   int     // bytes of the next record's 5-byte header seen so far
+	hlen  [2]byte // its length field
+	stash []byte  // bytes read past the current record, returned first
+	err   error   // read error to return once stash is empty
+
+	// nonblock makes the next read from the socket return
+	// errSockWouldBlock rather than wait when there is nothing to read.
+	// A deadline in the past cannot do that: Go fails such a read before
+	// trying it.
+	nonblock bool
+	raw      syscall.RawConn
+	rbuf     []byte // the buffer of the read in progress, for readFn
+	rn       int
+	rerr     error
+	readFn   func(uintptr) bool
+}
+
+// errSockWouldBlock is a temporary net.Error, which crypto/tls passes on
+// without making it permanent.
+type sockWouldBlock struct{}
+
+func (sockWouldBlock) Error() string   { return "c2s: socket read would block" }
+func (sockWouldBlock) Timeout() bool   { return true }
+func (sockWouldBlock) Temporary() bool { return true }
+
+var errSockWouldBlock net.Error = sockWouldBlock{}
+
+// tlsServer starts a server-side TLS connection over raw (STARTTLS or
+// direct TLS, XEP-0368).
+func tlsServer(raw net.Conn, cfg *tls.Config) *tls.Conn {
+	sc, ok := raw.(syscall.Conn)
+	if !ok {
+		return tls.Server(raw, cfg)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return tls.Server(raw, cfg)
+	}
+	r := &recordConn{Conn: raw, raw: rc}
+	r.readFn = r.readNow
+	return tls.Server(r, cfg)
+}
+
+// readNow is the syscall.RawConn.Read callback of a non-blocking read.
+func (r *recordConn) readNow(fd uintptr) bool {
+	for {
+		n, err := syscall.Read(int(fd), r.rbuf)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			r.rn, r.rerr = 0, errSockWouldBlock
+		case err != nil:
+			r.rn, r.rerr = 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			r.rn, r.rerr = 0, io.EOF
+		default:
+			r.rn, r.rerr = n, nil
+		}
+		return true
+	}
+}
+
+// sockRead reads from the socket, without waiting if r.nonblock.
+func (r *recordConn) sockRead(p []byte) (int, error) {
+	if !r.nonblock {
+		return r.Conn.Read(p)
+	}
+	r.nonblock = false
+	r.rbuf = p
+	err := r.raw.Read(r.readFn)
+	r.rbuf = nil
+	if err != nil {
+		return 0, err
+	}
+	return r.rn, r.rerr
+}
+
+// TLSServer is tlsServer for the core's direct TLS listeners: the
+// connection it returns is what Serve expects with directTLS.
+func TLSServer(raw net.Conn, cfg *tls.Config) *tls.Conn { return tlsServer(raw, cfg) }
+
+func (r *recordConn) Read(p []byte) (int, error) {
+	if len(r.stash) > 0 {
+		n := r.cut(p[:copy(p, r.stash)])
+		r.stash = r.stash[n:]
+		if len(r.stash) == 0 {
+			r.stash = nil
+		}
+		return n, nil
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.sockRead(p)
+	if n > 0 {
+		if c := r.cut(p[:n]); c < n {
+			r.stash = append([]byte(nil), p[c:n]...)
+			r.err, err = err, nil
+			n = c
+		}
+	}
+	return n, err
+}
+
+// cut advances the record framing over b and returns the length of the
+// prefix of b that ends at or before the end of the first record that
+// ends within b.
+func (r *recordConn) cut(b []byte) int {
+	for i := 0; i < len(b); {
+		if r.left > 0 {
+			k := min(r.left, len(b)-i)
+			r.left -= k
+			i += k
+			if r.left == 0 {
+				return i
+			}
+			continue
+		}
+		// A record header: type(1) version(2) length(2).
+		if r.hdr >= 3 {
+			r.hlen[r.hdr-3] = b[i]
+		}
+		r.hdr++
+		i++
+		if r.hdr == 5 {
+			r.hdr = 0
+			r.left = int(r.hlen[0])<<8 | int(r.hlen[1])
+			if r.left == 0 {
+				return i
+			}
+		}
+	}
+	return len(b)
+}
+
+// buffered reports whether the record layer holds bytes of the peer.
+func (r *recordConn) buffered() bool { return len(r.stash) > 0 || r.err != nil }
+
+// rawConn returns the socket of the session's TLS connection for
+// readiness waits, or nil when it has none: without TLS (allowed by
+// configuration only) or on a net.Pipe in tests, the session reads the
+// plain way.
+func (s *Session) rawConn() syscall.RawConn {
+	tc, ok := s.currentConn().(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	rc, ok := tc.NetConn().(*recordConn)
+	if !ok {
+		return nil
+	}
+	s.rec = rc
+	return rc.raw
+}
+
+// pending reports whether a read could return data without waiting for
+// the socket.
+func (s *Session) pending() bool {
+	return s.rd.woke || s.rd.full || s.rec != nil && s.rec.buffered()
+}
+
+// serveBound runs the stanza loop of a bound session: on this goroutine,
+// a readiness wait; on a pool worker, the reading and processing.
+func (s *Session) serveBound(ctx context.Context, dec *xmlstream.Decoder) error {
+	raw := s.rawConn()
+	if raw == nil {
+		return s.stanzaLoop(ctx, dec)
+	}
+	s.ctx, s.dec = ctx, dec
+	s.resume = make(chan error, 1)
+	s.readyFn = s.ready
+	dec.SetPending(s.pending)
+	for {
+		// The decoder may hold input already (stanzas pipelined after
+		// the bind request): a worker goes first.
+		dispatch(s)
+		if err := <-s.resume; !errors.Is(err, xmlstream.ErrWouldBlock) {
+			return err
+		}
+		if !s.pending() {
+			if err := s.waitReadable(raw); err != nil {
+				return err
+			}
+			s.rd.woke = true // the next read does not block
+		}
+	}
+}
+
+// ready is the syscall.RawConn.Read callback of waitReadable; it reads
+// nothing. RawConn.Read first clears the socket's recorded readiness, so
+// the first call must look at the socket itself (a peek: input may have
+// arrived before); if there is nothing, RawConn.Read waits for input
+// arriving after that, and the second call can trust it.
+func (s *Session) ready(fd uintptr) bool {
+	if s.polled {
+		s.polled = false
+		return true
+	}
+	var peek [1]byte
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			s.polled = true
+			return false // wait for readiness, then come back
+		default:
+			return true // data, an error or EOF: let the read see it
+		}
+	}
+}
+
+// waitReadable waits until the socket has data (or an error or EOF),
+// keeping the read deadlines and idle pings of deadlineReader.
+func (s *Session) waitReadable(raw syscall.RawConn) error {
+	rd := s.rd
+	for {
+		rd.arm()
+		s.polled = false
+		err := raw.Read(s.readyFn)
+		if err == nil {
+			return nil
+		}
+		if isTimeout(err) {
+			rd.set = time.Time{}
+			if time.Now().Before(rd.deadline()) || rd.onIdle != nil && s.onIdleShallow() {
+				continue
+			}
+		}
+		return err
+	}
+}
+
+// onIdleShallow runs rd.onIdle (which may send an idle ping through the
+// modules) on a goroutine of its own, so that the waiting goroutine's
+// stack does not grow.
+func (s *Session) onIdleShallow() bool {
+	ch := make(chan bool, 1)
+	go func() { ch <- s.rd.onIdle() }()
+	return <-ch
+}
+
+// The worker pool: goroutines that read and process the stanzas of
+// sessions with input, one session at a time. A worker with no session
+// for workerIdle ends; the pool grows when all workers are busy.
+var workers = make(chan *Session)
+
+const workerIdle = 30 * time.Second
+
+func dispatch(s *Session) {
+	select {
+	case workers <- s:
+	default:
+		go work(s)
+	}
+}
+
+func work(s *Session) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		s.resume <- s.stanzaLoop(s.ctx, s.dec)
+		s = nil
+		t.Reset(workerIdle)
+		select {
+		case s = <-workers:
+		case <-t.C:
+			return
+		}
+	}
+}

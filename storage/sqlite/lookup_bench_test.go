@@ -1,0 +1,54 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/metronome-xmpp/metronome/storage/sqlite"
+)
+
+// BenchmarkLookupsAfterOptimize measures the reads a login makes (a
+// user's key/value and all of a user's map entries) on a database with
+// 5,000 users whose planner statistics were gathered, as they are at
+// start-up and hourly.
+func BenchmarkLookupsAfterOptimize(b *testing.B) {
+	ctx := context.Background()
+	d := open(b, sqlite.Options{})
+	kv, m := d.KeyVal("localhost", "accounts"), d.Map("localhost", "roster")
+	vals := map[string][]byte{}
+	for i := range 5000 {
+		vals[fmt.Sprint("u", i)] = []byte("credentials")
+	}
+	if err := kv.(interface {
+		SetMany(context.Context, map[string][]byte) error
+	}).SetMany(ctx, vals); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 {
+		if err := m.Set(ctx, fmt.Sprint("u", i), "contact@example.org", []byte("item")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := d.Optimize(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("KeyVal.Get", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, err := kv.Get(ctx, fmt.Sprint("u", i%5000)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("Map.All", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, err := m.All(ctx, fmt.Sprint("u", i%5000)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
