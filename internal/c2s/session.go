@@ -12,6 +12,7 @@ package c2s
 
 import (
 	"context"
+	"github.com/metronome-xmpp/metronome/internal/metrics"
 	"log/slog"
 	"net"
 	"strconv"
@@ -267,6 +268,7 @@ func (s *Session) Send(st *stanza.Element) error {
 	q := s.queueLocked()
 	q.b = st.Append(q.b, stanza.NSClient)
 	queued := len(q.b)
+	metrics.StanzaOut(st.Name)
 	over := s.maxQueue > 0 && queued > s.maxQueue
 	kick := !over && s.kickLocked()
 	s.wmu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/metronome-xmpp/metronome/internal/metrics"
 	"log/slog"
 	"net"
 	"os"
@@ -516,6 +517,7 @@ func (s *Server) AuthAllowed(ip, user string) bool {
 
 // AuthFailed implements c2s.Core.
 func (s *Server) AuthFailed(ip, user string) {
+	metrics.AuthFailed()
 	s.ipThrottle.failed(ip)
 	s.userThrottle.failed(user)
 }
