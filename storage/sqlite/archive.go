@@ -33,17 +33,90 @@ func (d *Driver) Archive(host, store string) storage.Archive {
 
 type archive struct{ s scope }
 
+// Append writes through the driver's group commit (appendLoop): appends
+// that arrive while a commit is in progress share the next transaction,
+// and its single fsync. Each Append returns once its item is durable.
 func (a archive) Append(ctx context.Context, user string, item storage.Item) (string, error) {
-	query := archReplace
+	req := &appendReq{query: archReplace, done: make(chan error, 1)}
 	if item.ID == "" {
 		item.ID = driverutil.NewID()
-		query = archInsert
+		req.query = archInsert
 	}
-	when := driverutil.Millis(driverutil.When(item.When))
-	if _, err := a.s.d.w.exec(ctx, nil, query, a.s.host, user, a.s.store, item.ID, when, item.With, item.Type, nonNil(item.Value)); err != nil {
+	req.args = [8]any{a.s.host, user, a.s.store, item.ID, driverutil.Millis(driverutil.When(item.When)), item.With, item.Type, nonNil(item.Value)}
+	if a.s.d.appends == nil { // opened without the loops (never in practice)
+		if _, err := a.s.d.w.exec(ctx, nil, req.query, req.args[:]...); err != nil {
+			return "", fmt.Errorf("sqlite: archive append: %w", err)
+		}
+		return item.ID, nil
+	}
+	select {
+	case a.s.d.appends <- req:
+	case <-ctx.Done():
+		return "", fmt.Errorf("sqlite: archive append: %w", context.Cause(ctx))
+	case <-a.s.d.stop:
+		return "", errors.New("sqlite: archive append: driver closed")
+	}
+	// Once queued, the write happens: wait for it rather than for ctx, so
+	// that an error returned means "not stored".
+	if err := <-req.done; err != nil {
 		return "", fmt.Errorf("sqlite: archive append: %w", err)
 	}
 	return item.ID, nil
+}
+
+// appendReq is one Append waiting for the group commit.
+type appendReq struct {
+	query string
+	args  [8]any
+	done  chan error
+}
+
+// maxAppendBatch bounds the appends of one transaction.
+const maxAppendBatch = 512
+
+// appendLoop commits the queued appends, as many per transaction as have
+// arrived since the previous commit. If a batch fails as a whole, its
+// appends are retried one by one, so that one bad item fails alone.
+func (d *Driver) appendLoop() {
+	defer d.appendsWG.Done()
+	ctx := context.Background()
+	_ = d.w.prepare(ctx, archInsert, archReplace)
+	batch := make([]*appendReq, 0, maxAppendBatch)
+	for {
+		select {
+		case req := <-d.appends:
+			batch = append(batch[:0], req)
+		case <-d.stop:
+			return
+		}
+	more:
+		for len(batch) < maxAppendBatch {
+			select {
+			case req := <-d.appends:
+				batch = append(batch, req)
+			default:
+				break more
+			}
+		}
+		err := d.writeTx(ctx, func(tx *sql.Tx) error {
+			for _, r := range batch {
+				if _, err := d.w.exec(ctx, tx, r.query, r.args[:]...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && len(batch) > 1 {
+			for _, r := range batch {
+				_, err := d.w.exec(ctx, nil, r.query, r.args[:]...)
+				r.done <- err
+			}
+			continue
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
 }
 
 // AppendMany implements storage.BulkAppender: one write transaction (and

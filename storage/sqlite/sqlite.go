@@ -83,8 +83,10 @@ type Options struct {
 // concurrent use.
 type Driver struct {
 	w, r      *db           // the single writer, the reader pool
-	stop      chan struct{} // closed by Close to end optimizeLoop
+	stop      chan struct{} // closed by Close to end optimizeLoop and appendLoop
 	done      chan struct{} // closed when optimizeLoop has ended
+	appends   chan *appendReq
+	appendsWG sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -179,6 +181,9 @@ func OpenOptions(path string, opts Options) (*Driver, error) {
 	}
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.optimizeLoop()
+	d.appends = make(chan *appendReq)
+	d.appendsWG.Add(1)
+	go d.appendLoop()
 	return d, nil
 }
 
@@ -278,9 +283,10 @@ func (d *Driver) migrate(ctx context.Context) error {
 // Close closes every connection. It is safe to call more than once.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
-		if d.stop != nil { // the optimize loop runs
+		if d.stop != nil { // the optimize and append loops run
 			close(d.stop)
 			<-d.done
+			d.appendsWG.Wait()
 		}
 		// Refresh planner statistics for the next Open (bounded, cheap).
 		_ = d.optimize(context.Background())
