@@ -39,6 +39,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
@@ -94,7 +96,7 @@ const (
 	DefaultCleanupInterval = time.Hour
 )
 
-func init() { module.Register(MAM{}) }
+func init() { module.Register(new(MAM)) }
 
 // MAM is the message archive module.
 type MAM struct {
@@ -121,11 +123,14 @@ type MAM struct {
 	count   bool // IncludeCount resolved
 	archive storage.Archive
 	prefs   storage.KeyVal
-	now     func() time.Time
+
+	prefsCache  sync.Map // localpart → Prefs
+	prefsCached atomic.Int64
+	now         func() time.Time
 }
 
 // Info implements module.Module.
-func (MAM) Info() module.Info {
+func (*MAM) Info() module.Info {
 	return module.Info{ID: "mod.mam", New: func() module.Module {
 		return &MAM{
 			DefaultPolicy:   PolicyAlways,
@@ -200,7 +205,9 @@ func (m *MAM) userDeleted(ctx context.Context, user jid.JID) {
 	if _, err := m.archive.Delete(ctx, user.Local(), storage.Query{}); err != nil {
 		m.h.Logger().Error("archive purge failed", "user", user.String(), "err", err)
 	}
-	if err := m.prefs.Delete(ctx, user.Local()); err != nil {
+	err := m.prefs.Delete(ctx, user.Local())
+	m.prefsCache.Delete(user.Local())
+	if err != nil {
 		m.h.Logger().Error("archive preferences purge failed", "user", user.String(), "err", err)
 	}
 }

@@ -40,20 +40,34 @@ type rosterAPI interface {
 }
 
 // loadPrefs returns user's preferences, or the configured default.
+// Preferences are read for every archived message, twice per message
+// between two local users: they are cached (this module writes them all,
+// and drops a cached entry when it changes them).
 func (m *MAM) loadPrefs(ctx context.Context, user jid.JID) (Prefs, error) {
+	if p, ok := m.prefsCache.Load(user.Local()); ok {
+		return p.(Prefs), nil
+	}
+	p := Prefs{Default: m.DefaultPolicy}
 	b, err := m.prefs.Get(ctx, user.Local())
-	if errors.Is(err, storage.ErrNotFound) {
-		return Prefs{Default: m.DefaultPolicy}, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
 		return Prefs{}, err
+	default:
+		if err := json.Unmarshal(b, &p); err != nil {
+			return Prefs{}, fmt.Errorf("mam: preferences of %s: %w", user, err)
+		}
 	}
-	var p Prefs
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Prefs{}, fmt.Errorf("mam: preferences of %s: %w", user, err)
+	if m.prefsCached.Add(1) > maxCachedPrefs {
+		m.prefsCache.Clear() // crude bound: start over
+		m.prefsCached.Store(1)
 	}
+	m.prefsCache.Store(user.Local(), p)
 	return p, nil
 }
+
+// maxCachedPrefs bounds the preference cache (entries are small).
+const maxCachedPrefs = 100_000
 
 // decide applies XEP-0441 §JID matching: a listed full JID matches the
 // target as is, a listed bare JID matches the target's bare JID; full
@@ -182,7 +196,9 @@ func (m *MAM) handlePrefs(ctx context.Context, ev *event.Event) event.Verdict {
 	}
 	b, err := json.Marshal(p)
 	if err == nil {
+		m.prefsCache.Delete(user.Local())
 		err = m.prefs.Set(ctx, user.Local(), b)
+		m.prefsCache.Delete(user.Local())
 	}
 	if err != nil {
 		m.h.Logger().Error("archive preferences save failed", "user", user.String(), "err", err)
