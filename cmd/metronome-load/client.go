@@ -59,6 +59,11 @@ type loginParams struct {
 	resource  string
 	mechanism string // SCRAM-SHA-1 or SCRAM-SHA-256
 	timeout   time.Duration
+	// scram, when set, is this account's SCRAM client: it keeps the
+	// salted password of an earlier login, as real clients do.
+	scram *scram.Client
+	// tlsCache, when set, lets TLS sessions resume (tickets).
+	tlsCache tls.ClientSessionCache
 }
 
 // login connects, negotiates TLS (STARTTLS or direct), authenticates with
@@ -90,7 +95,7 @@ func login(ctx context.Context, p loginParams, idx int, h handlers) (*client, er
 	}
 	// The server's certificate is not verified: the tool only talks to a
 	// server on loopback, usually with a generated self-signed certificate.
-	tlsCfg := &tls.Config{ServerName: p.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{ServerName: p.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ClientSessionCache: p.tlsCache}
 	if p.directTLS {
 		tc := tls.Client(raw, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -135,7 +140,7 @@ func login(ctx context.Context, p loginParams, idx int, h handlers) (*client, er
 	if !offers(features, p.mechanism) {
 		return fail("SASL", errors.New(p.mechanism+" not offered"))
 	}
-	if err := c.auth(p.mechanism, p.local, p.password); err != nil {
+	if err := c.auth(p.scram, p.mechanism, p.local, p.password); err != nil {
 		return fail("SASL", err)
 	}
 	c.dec.Restart()
@@ -251,14 +256,21 @@ func (c *client) open(domain string) (*stanza.Element, error) {
 
 // auth runs a SCRAM-SHA-256 exchange (RFC 5802, RFC 7677), checking the
 // server's signature.
-func (c *client) auth(mechanism, user, password string) error {
+// newSCRAM returns a SCRAM client for one account.
+func newSCRAM(mechanism, user, password string) (*scram.Client, error) {
 	hash := scram.SHA256
 	if mechanism == "SCRAM-SHA-1" {
 		hash = scram.SHA1
 	}
-	cl, err := hash.NewClient(user, password, "")
-	if err != nil {
-		return err
+	return hash.NewClient(user, password, "")
+}
+
+func (c *client) auth(cl *scram.Client, mechanism, user, password string) error {
+	if cl == nil {
+		var err error
+		if cl, err = newSCRAM(mechanism, user, password); err != nil {
+			return err
+		}
 	}
 	conv := cl.NewConversation()
 	first, err := conv.Step("")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xdg-go/scram"
 )
 
 // maxErrorLines bounds the errors printed one by one.
@@ -28,6 +31,9 @@ type loader struct {
 	client []*client
 	res    *result
 	tr     *traffic // nil in the idle scenario
+
+	scram    []*scram.Client // --relogin: by session index
+	tlsCache tls.ClientSessionCache
 }
 
 // result is what a run reports, as JSON and as a table.
@@ -41,6 +47,9 @@ type result struct {
 	Mechanism  string       `json:"mechanism"`
 	Sessions   int          `json:"sessions"`
 	Login      *loginResult `json:"login,omitempty"`
+	FirstLogin *loginResult `json:"first_login,omitempty"` // --relogin: the first wave
+	Relogin    bool         `json:"relogin,omitempty"`
+	TLSResume  bool         `json:"tls_resume,omitempty"`
 	Idle       *idleResult  `json:"idle,omitempty"`
 	Rooms      int          `json:"rooms,omitempty"`
 	RoomSize   int          `json:"room_size,omitempty"`
@@ -91,6 +100,8 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		Transport: map[bool]string{false: "STARTTLS", true: "direct TLS"}[o.directTLS],
 		Mechanism: o.mechanism,
 		Sessions:  o.sessions,
+		Relogin:   o.relogin,
+		TLSResume: o.tlsResume,
 	}
 	if o.scenario != "idle" {
 		l.tr = newTraffic(l)
@@ -118,8 +129,22 @@ func (l *loader) run(ctx context.Context) int {
 			return l.fail("--server-pid: %v", err)
 		}
 	}
+	if o.relogin {
+		l.scram = make([]*scram.Client, o.sessions)
+	}
+	if o.tlsResume {
+		l.tlsCache = tls.NewLRUClientSessionCache(o.sessions)
+	}
 	failed := l.loginAll(ctx)
 	defer l.closeAll()
+	if o.relogin && failed == 0 && ctx.Err() == nil {
+		l.res.FirstLogin = l.res.Login
+		lr := l.res.Login
+		fmt.Fprintf(l.out, "UP1 sessions=%d elapsed=%.3fs rate=%.1f/s p50=%.2fms p99=%.2fms (first wave)\n", o.sessions, lr.Seconds, lr.Rate, lr.P50ms, lr.P99ms)
+		l.closeAll()
+		sleepUntil(ctx, time.Now().Add(2*time.Second)) // let the server end the old sessions
+		failed = l.loginAll(ctx)
+	}
 	lr := l.res.Login
 	if failed > 0 || ctx.Err() != nil {
 		fmt.Fprintf(l.out, "FAILED sessions=%d up=%d failed=%d elapsed=%.3fs%s\n", o.sessions, o.sessions-failed, failed,
@@ -188,7 +213,7 @@ func (l *loader) loginAll(ctx context.Context) int {
 	o := l.o
 	l.client = make([]*client, o.sessions)
 	p := loginParams{addr: o.resolved, directTLS: o.directTLS, domain: o.domain, password: o.password,
-		resource: o.resource, mechanism: o.mechanism, timeout: o.loginTimeout}
+		resource: o.resource, mechanism: o.mechanism, timeout: o.loginTimeout, tlsCache: l.tlsCache}
 	var h handlers
 	if l.tr != nil {
 		h = l.tr.handlers()
@@ -222,6 +247,18 @@ func (l *loader) loginAll(ctx context.Context) int {
 			defer func() { <-sem }()
 			pi := p
 			pi.local = o.account(i)
+			if l.scram != nil {
+				if l.scram[i] == nil {
+					cl, err := newSCRAM(o.mechanism, pi.local, o.password)
+					if err != nil {
+						failed.Add(1)
+						l.logErr("login %d: %v", i, err)
+						return
+					}
+					l.scram[i] = cl
+				}
+				pi.scram = l.scram[i]
+			}
 			t0 := time.Now()
 			c, err := login(ctx, pi, i, h)
 			lat[i] = time.Since(t0)
@@ -338,7 +375,8 @@ func (l *loader) holdIdle(ctx context.Context, rssBefore int64) int {
 	return 0
 }
 
-// closeAll ends every stream, in parallel.
+// closeAll ends every stream, in parallel. Closed clients stay in
+// l.client (dropped() skips them) until the next loginAll replaces them.
 func (l *loader) closeAll() {
 	sem := make(chan struct{}, 256)
 	var wg sync.WaitGroup
@@ -365,7 +403,14 @@ func (l *loader) now() int64 { return l.wall0 + int64(time.Since(l.epoch)) }
 func (l *loader) printTable() {
 	r, w := l.res, l.out
 	fmt.Fprintf(w, "\n%s scenario, %d sessions, %s, %s, %d CPUs, %s\n", r.Scenario, r.Sessions, r.Transport, r.Mechanism, r.Machine.CPUs, r.Machine.GoVersion)
+	if lr := r.FirstLogin; lr != nil {
+		fmt.Fprintf(w, "  first logins: %d in %.2fs = %.0f/s, latency p50 %.2f ms, p99 %.2f ms; server CPU %.3f ms/login; load CPU %.3f ms/login\n",
+			lr.Attempted-lr.Failed, lr.Seconds, lr.Rate, lr.P50ms, lr.P99ms, lr.ServerCPUms, lr.LoadCPUms)
+	}
 	if lr := r.Login; lr != nil {
+		if r.FirstLogin != nil {
+			fmt.Fprintf(w, "  again, with the salted passwords kept%s:\n", map[bool]string{true: " and TLS sessions resumed"}[r.TLSResume])
+		}
 		fmt.Fprintf(w, "  logins: %d in %.2fs = %.0f/s, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms",
 			lr.Attempted-lr.Failed, lr.Seconds, lr.Rate, lr.P50ms, lr.P99ms, lr.Maxms)
 		if lr.ServerCPUms > 0 {
@@ -403,7 +448,7 @@ func (l *loader) printTable() {
 			fmt.Fprintf(w, "  %9.0f %10d %11.0f %8.2f %8.2f %8.2f %8.2f %6d %14s %14.4f  %s\n", s.OfferedRate, s.Sent, s.DeliveredRate,
 				s.P50ms, s.P99ms, s.P999ms, s.Maxms, s.Lost, srv, s.LoadCPUPer1000, mark)
 		}
-		fmt.Fprintf(w, "  (CPU seconds per 1,000 %ss; latency from scheduled send to receipt)\n", per)
+		fmt.Fprintf(w, "  (CPU seconds per 1,000 %s; latency from scheduled send to receipt)\n", map[string]string{"msg": "messages", "delivery": "deliveries"}[per])
 		if r.Saturation > 0 {
 			fmt.Fprintf(w, "  highest sustained rate (p99 <= %s, no loss): %.0f msg/s\n", l.o.p99Limit, r.Saturation)
 		}

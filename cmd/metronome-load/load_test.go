@@ -60,6 +60,22 @@ func TestIdle(t *testing.T) {
 	}
 }
 
+func TestRelogin(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, 4)
+	js := filepath.Join(t.TempDir(), "idle.json")
+	code, out := runTool(t, "idle", "--addr", srv.C2SAddr, "--sessions", "4", "--password", "secret", "--hold", "10ms",
+		"--relogin", "--tls-resume", "--mechanism", "SCRAM-SHA-256", "--json", js)
+	if code != 0 || !strings.Contains(out, "UP1 sessions=4 ") || !strings.Contains(out, "UP sessions=4 ") || !strings.Contains(out, "RESULT OK") {
+		t.Fatalf("exit %d", code)
+	}
+	var r result
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &r); err != nil || r.FirstLogin == nil || r.Login == nil || r.Login.Failed != 0 || !r.Relogin || !r.TLSResume {
+		t.Fatalf("json: %v\n%s", err, b)
+	}
+}
+
 func TestChat(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, 10)
@@ -87,6 +103,31 @@ func TestChat(t *testing.T) {
 				t.Fatalf("step %d: %+v", i, s)
 			}
 		}
+	}
+}
+
+func TestMUC(t *testing.T) {
+	t.Parallel()
+	srv := xmpptest.NewServer(t, xmpptest.Modules("roster", "presence", "message", "ping", "disco"),
+		xmpptest.Component("conference.localhost", "muc", ""))
+	for i := range 12 {
+		srv.CreateUser(t, fmt.Sprintf("load%d@localhost", i), "secret")
+	}
+	js := filepath.Join(t.TempDir(), "muc.json")
+	// 12 sessions in rooms of 5: two rooms, two sessions left out.
+	code, out := runTool(t, "muc", "--addr", srv.C2SAddr, "--sessions", "12", "--password", "secret",
+		"--room-size", "5", "--rates", "500", "--step", "100ms", "--server-pid", strconv.Itoa(os.Getpid()), "--json", js)
+	if code != 0 || !strings.Contains(out, "JOINED rooms=2 occupants=10") || !strings.Contains(out, "RESULT OK") {
+		t.Fatalf("exit %d", code)
+	}
+	var r result
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &r); err != nil || len(r.Steps) != 1 || r.Rooms != 2 || r.RoomSize != 5 {
+		t.Fatalf("json: %v\n%s", err, b)
+	}
+	// 50 messages, each to the 5 occupants of its room (the sender too).
+	if s := r.Steps[0]; s.Sent != 50 || s.Expected != 250 || s.Delivered != 250 || s.NeverDelivered != 0 || s.Duplicates != 0 {
+		t.Fatalf("step: %+v", s)
 	}
 }
 

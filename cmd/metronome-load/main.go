@@ -18,7 +18,11 @@
 //     initial presence), prints a line starting with "UP", holds the
 //     sessions idle for --hold, and reports the server's resident memory
 //     per session (VmRSS of --server-pid before the logins and after
-//     --settle). It fails if a login fails or a session is dropped.
+//     --settle). It fails if a login fails or a session is dropped. With
+//     --relogin every session logs in, out and in again, and the second
+//     wave is measured: a real client keeps its salted password (SCRAM's
+//     PBKDF2 is the costliest part of a login, on the client side), and
+//     with --tls-resume its TLS session.
 //   - chat logs --sessions in, then for each offered rate of --rates sends
 //     rate × --step one-to-one chat messages, each from a random online
 //     user to another random online user, open loop (a late sender shows
@@ -76,8 +80,11 @@ type options struct {
 	jsonPath     string
 
 	// idle
-	hold   time.Duration
-	settle time.Duration
+	hold    time.Duration
+	settle  time.Duration
+	relogin bool
+
+	tlsResume bool
 
 	// chat and muc
 	rates    []float64
@@ -171,6 +178,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.serverPID, "server-pid", 0, "PID of the server, for its memory and CPU time (/proc); 0: not measured")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: how long to hold the sessions once all are up (SIGINT/SIGTERM ends it early)")
+	fs.BoolVar(&o.relogin, "relogin", false, "idle: log every session in, out, and in again; the second wave is measured (the tool then has each account's salted password, as a real client keeps it)")
+	fs.BoolVar(&o.tlsResume, "tls-resume", false, "resume TLS sessions (tickets) on reconnection, as real clients do")
 	fs.DurationVar(&o.settle, "settle", 10*time.Second, "idle: wait this long after the logins before reading the server's memory (within --hold)")
 	fs.StringVar(&rates, "rates", "1000", "chat, muc: offered message rates, messages per second, comma-separated, one step each")
 	fs.DurationVar(&o.step, "step", 10*time.Second, "chat, muc: duration of each rate step")

@@ -61,7 +61,8 @@ build() {
 	(cd "$ROOT" && go build -o "$BIN/" ./cmd/metronome ./cmd/metronomectl ./cmd/metronome-load)
 }
 
-# write_config: SQLite in $WORK/data, the default modules, listeners on
+# write_config: SQLite in $WORK/data, the default modules (less those in
+# DISABLE_MODULES, space-separated), listeners on
 # loopback port 0 (the kernel picks free ports; start_server reads them
 # back from the log), no idle pings during a run.
 write_config() {
@@ -84,6 +85,11 @@ idle_timeout = "1h"
 
 [host."localhost"]
 TOML
+	if [[ -n ${DISABLE_MODULES:-} ]]; then
+		local m list=""
+		for m in $DISABLE_MODULES; do list+="\"$m\", "; done
+		echo "modules = { disable = [${list%, }] }" >>"$CONFIG"
+	fi
 	if [[ -n ${MUC:-} ]]; then
 		cat >>"$CONFIG" <<TOML
 
