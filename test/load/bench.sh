@@ -14,6 +14,11 @@
 # muc:  MUC_USERS (2000) users in rooms of 50 send groupchat messages at each
 #       rate of MUC_RATES (200,1000,2000); SATURATE=1 as above.
 #
+# LOAD_ARGS adds metronome-load flags to every scenario (e.g. "--relogin
+# --tls-resume" to measure logins of clients that kept their salted
+# password and TLS session). DISABLE_MODULES (space-separated) turns
+# modules off, e.g. "mam" to measure routing without archiving.
+#
 # The JSON results go to OUT (default: a results/ directory in the work
 # directory, kept); the tables go to stdout. Figures are reported, never
 # asserted. Everything the script started is stopped by PID.
@@ -60,6 +65,8 @@ for sc in "${scenarios[@]}"; do
 	sleep 3 # let start-up garbage be collected before the first reading
 	common=(--addr "$C2S_ADDR" --user 'load%d@localhost' --password "$PASSWORD" --sessions "$n"
 		--server-pid "$SERVER_PID" --concurrency 64 --json "$OUT/$sc.json" --duration 1h)
+	# shellcheck disable=SC2206
+	[[ -n ${LOAD_ARGS:-} ]] && common+=($LOAD_ARGS)
 	case $sc in
 	idle) "${load_pin[@]}" "$BIN/metronome-load" idle "${common[@]}" --settle "${SETTLE:-20s}" --hold "${SETTLE:-20s}" ;;
 	chat) "${load_pin[@]}" "$BIN/metronome-load" chat "${common[@]}" --rates "${RATES:-1000,4000,8000,16000}" --step "${STEP:-10s}" "${sat[@]}" ;;

@@ -62,7 +62,8 @@ build() {
 }
 
 # write_config: SQLite in $WORK/data, the default modules (less those in
-# DISABLE_MODULES, space-separated), listeners on
+# DISABLE_MODULES, space-separated), SQLite's synchronous mode from
+# SQLITE_SYNC (default full), listeners on
 # loopback port 0 (the kernel picks free ports; start_server reads them
 # back from the log), no idle pings during a run.
 write_config() {
@@ -75,6 +76,7 @@ scram_hashes = ["SHA-1", "SHA-256"]
 
 [storage]
 default = "sqlite"
+sqlite = { synchronous = "${SQLITE_SYNC:-full}" }
 
 [listen]
 c2s = ["127.0.0.1:0"]
