@@ -743,6 +743,9 @@ func (s *Session) stanzaLoop(ctx context.Context, dec *xmlstream.Decoder) error 
 			if el.Space == stanza.NSClient && el.Name == "iq" {
 				return serr(stream.InvalidXML, "")
 			}
+			if s.handleCSI(el) {
+				continue
+			}
 			return serr(stream.UnsupportedStanzaType, "<"+el.Name+" xmlns=\""+el.Space+"\"/> is not supported")
 		}
 		// RFC 6120 §8.1.2.1: a client's 'from' must be its own JID (or absent).

@@ -57,6 +57,8 @@ type Session struct {
 	writing   bool     // bound: writes are asynchronous
 	wactive   bool     // a writer goroutine runs
 	closing   bool     // no more stanzas accepted; close after flush
+	inactive  bool     // XEP-0352: the client said <inactive/>
+	held      []byte   // stanzas held back while inactive (csi.go)
 	wclosed   chan struct{}
 	closeOnce sync.Once
 	maxQueue  int
@@ -265,10 +267,19 @@ func (s *Session) Send(st *stanza.Element) error {
 		s.wmu.Unlock()
 		return errClosed
 	}
+	metrics.StanzaOut(st.Name)
+	if s.inactive && !important(st) && len(s.held) < maxHeld {
+		s.held = st.Append(s.held, stanza.NSClient) // XEP-0352: later
+		s.wmu.Unlock()
+		return nil
+	}
 	q := s.queueLocked()
+	if len(s.held) > 0 { // what was held goes first
+		q.b = append(q.b, s.held...)
+		s.held = nil
+	}
 	q.b = st.Append(q.b, stanza.NSClient)
 	queued := len(q.b)
-	metrics.StanzaOut(st.Name)
 	over := s.maxQueue > 0 && queued > s.maxQueue
 	kick := !over && s.kickLocked()
 	s.wmu.Unlock()
@@ -308,6 +319,10 @@ func (s *Session) Close(condition, text string) {
 	}
 	s.closing = true
 	q := s.queueLocked()
+	if len(s.held) > 0 {
+		q.b = append(q.b, s.held...)
+		s.held = nil
+	}
 	if condition != "" {
 		e := &stream.Error{Condition: stream.Condition(condition), Text: text}
 		q.b = e.Append(q.b)

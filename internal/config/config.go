@@ -16,7 +16,7 @@ import (
 // enabled is not set. "register" is loaded but in-band account creation is
 // off unless its options turn it on.
 var DefaultModules = []string{
-	"roster", "presence", "message", "offline", "carbons", "mam", "disco", "ping",
+	"roster", "presence", "message", "offline", "carbons", "mam", "csi", "disco", "ping",
 	"version", "time", "last", "private", "vcard", "blocking", "register", "adhoc",
 }
 

@@ -23,11 +23,13 @@ const Timeout = 30 * time.Second
 
 // Client is a logged-in test client.
 type Client struct {
-	JID  jid.JID
-	conn net.Conn
-	dec  *xmlstream.Decoder
-	in   chan *stanza.Element
-	err  error // set before in is closed
+	JID jid.JID
+	// Features are the stream features offered after authentication.
+	Features *stanza.Element
+	conn     net.Conn
+	dec      *xmlstream.Decoder
+	in       chan *stanza.Element
+	err      error // set before in is closed
 }
 
 // Login connects to the STARTTLS listener, negotiates TLS, authenticates
@@ -100,7 +102,7 @@ func (s *Server) Connect(full, password string, directTLS bool) (*Client, error)
 		return fail(err)
 	}
 	c.dec.Reset(c.conn)
-	if _, err := c.open(j.Domain()); err != nil {
+	if c.Features, err = c.open(j.Domain()); err != nil {
 		return fail(err)
 	}
 	bind := `<iq type="set" id="bind1"><bind xmlns="` + stream.NSBind + `">`

@@ -6,6 +6,7 @@ import (
 	_ "github.com/metronome-xmpp/metronome/modules/adhoc"
 	_ "github.com/metronome-xmpp/metronome/modules/blocking"
 	_ "github.com/metronome-xmpp/metronome/modules/carbons"
+	_ "github.com/metronome-xmpp/metronome/modules/csi"
 	_ "github.com/metronome-xmpp/metronome/modules/disco"
 	_ "github.com/metronome-xmpp/metronome/modules/hostmeta"
 	_ "github.com/metronome-xmpp/metronome/modules/http_upload"
