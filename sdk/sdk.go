@@ -322,6 +322,86 @@ func (s Store) Set(user, key string, value []byte) error {
 // Delete removes key of user; it is not an error if there is none.
 func (s Store) Delete(user, key string) error { return errno(hostStoreDelete(s.name, user, key)) }
 
+// Room configuration forms of MUC services.
+//
+// A plugin enabled on a MUC component (`[component."conference.example.org"]
+// modules = ["myplugin"]`) that hooks EventRoomConfigForm and
+// EventRoomConfigSubmit (both listed in capabilities.events) adds fields to
+// the rooms' configuration form and keeps their values with the rooms. Its
+// fields' names must start with "x-" + the plugin's name + "#"
+// ("x-wordfilter#enabled"); any other name is refused with ErrDenied. In
+// these events ev.To is the room's bare JID and ev.From the owner. A
+// handler of EventRoomConfigSubmit rejects the whole submission by
+// returning Error(…): the owner gets that error and nothing changes.
+const (
+	// EventRoomConfigForm: an owner asks for a room's configuration form
+	// (Event.AddField, Event.FieldValues).
+	EventRoomConfigForm = abi.EventRoomConfigForm
+	// EventRoomConfigSubmit: an owner submits it, before anything is
+	// applied (Event.FieldValues, Event.SetField, or reject with Error).
+	EventRoomConfigSubmit = abi.EventRoomConfigSubmit
+)
+
+// Field returns a data form field <field xmlns='jabber:x:data' var=name
+// type=typ label=label/> with a <value/> per value (XEP-0004); typ and
+// label may be empty. Booleans are "1" and "0".
+func Field(name, typ, label string, values ...string) *stanza.Element {
+	f := stanza.New(abi.NSData, "field", "var", name, "type", typ, "label", label)
+	for _, v := range values {
+		f.AddChild(stanza.New(abi.NSData, "value")).AddText(v)
+	}
+	return f
+}
+
+// AddField appends a data form field (see Field) to the room
+// configuration form, during EventRoomConfigForm.
+func (ev *Event) AddField(field *stanza.Element) error {
+	return errno(hostFormAddField(field.Append(nil, abi.NSData)))
+}
+
+// FieldValues returns, during EventRoomConfigForm, the values the room
+// stores for the plugin's field name; during EventRoomConfigSubmit, the
+// values submitted for it. ErrNotFound when there are none (nothing stored,
+// or the field was not submitted); a field submitted without a value gives
+// an empty slice.
+func (ev *Event) FieldValues(name string) ([]string, error) {
+	return takeValues(hostFormGet(name))
+}
+
+// SetField keeps values for the plugin's field name with the room, during
+// EventRoomConfigSubmit; they are stored once the submission is accepted
+// (with the room, if it is persistent). No values removes the field.
+func (ev *Event) SetField(name string, values ...string) error {
+	return errno(hostFormSet(name, abi.AppendValues(nil, values)))
+}
+
+// RoomConfig returns, during any event, the values a room (bare JID)
+// stores for the plugin's field name. The room's MUC service must be this
+// host or another host of the server where the plugin runs too.
+// ErrNotFound when there are none, or no such room or service.
+func RoomConfig(room, name string) ([]string, error) {
+	return takeValues(hostRoomConfig(room, name))
+}
+
+// takeValues fetches a pending result in abi.AppendValues' layout.
+func takeValues(n int32) ([]string, error) {
+	if n < 0 {
+		return nil, Errno(n)
+	}
+	if n == 0 {
+		return []string{}, nil
+	}
+	b, err := takeResult(n)
+	if err != nil {
+		return nil, err
+	}
+	v, err := abi.DecodeValues(b)
+	if err != nil {
+		return nil, ErrFailed
+	}
+	return v, nil
+}
+
 // HTTPRequest is an outbound HTTP request.
 type HTTPRequest = abi.HTTPRequest
 

@@ -21,3 +21,7 @@ func hostStoreSet(string, string, string, []byte) int32 { return abi.ErrState }
 func hostStoreDelete(string, string, string) int32      { return abi.ErrState }
 func hostHTTP([]byte) int32                             { return abi.ErrState }
 func hostResult([]byte) int32                           { return abi.ErrState }
+func hostFormAddField([]byte) int32                     { return abi.ErrState }
+func hostFormGet(string) int32                          { return abi.ErrState }
+func hostFormSet(string, []byte) int32                  { return abi.ErrState }
+func hostRoomConfig(string, string) int32               { return abi.ErrState }

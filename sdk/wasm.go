@@ -73,6 +73,18 @@ func impHTTP(p unsafe.Pointer, n uint32) int32
 //go:wasmimport metronome result
 func impResult(p unsafe.Pointer) int32
 
+//go:wasmimport metronome form_add_field
+func impFormAddField(p unsafe.Pointer, n uint32) int32
+
+//go:wasmimport metronome form_get
+func impFormGet(p unsafe.Pointer, n uint32) int32
+
+//go:wasmimport metronome form_set
+func impFormSet(fp unsafe.Pointer, fn uint32, vp unsafe.Pointer, vn uint32) int32
+
+//go:wasmimport metronome room_config
+func impRoomConfig(rp unsafe.Pointer, rn uint32, fp unsafe.Pointer, fn uint32) int32
+
 func sp(s string) (unsafe.Pointer, uint32) {
 	return unsafe.Pointer(unsafe.StringData(s)), uint32(len(s))
 }
@@ -158,4 +170,26 @@ func hostHTTP(req []byte) int32 {
 func hostResult(dst []byte) int32 {
 	p, _ := bp(dst)
 	return impResult(p)
+}
+
+func hostFormAddField(b []byte) int32 {
+	p, n := bp(b)
+	return impFormAddField(p, n)
+}
+
+func hostFormGet(field string) int32 {
+	p, n := sp(field)
+	return impFormGet(p, n)
+}
+
+func hostFormSet(field string, values []byte) int32 {
+	fp, fn := sp(field)
+	vp, vn := bp(values)
+	return impFormSet(fp, fn, vp, vn)
+}
+
+func hostRoomConfig(room, field string) int32 {
+	rp, rn := sp(room)
+	fp, fn := sp(field)
+	return impRoomConfig(rp, rn, fp, fn)
 }

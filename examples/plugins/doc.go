@@ -2,7 +2,8 @@
 // built for WebAssembly with the SDK (package sdk):
 //
 //   - motd: a message of the day sent to every client at login;
-//   - wordfilter: censors or rejects listed words in group chat messages;
+//   - wordfilter: censors or rejects listed words in group chat messages,
+//     with a per-room switch in the MUC room configuration form;
 //   - welcome: a welcome message for every newly registered account.
 //
 // go generate builds each into <name>/plugin.wasm beside its plugin.toml;

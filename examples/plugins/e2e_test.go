@@ -192,8 +192,8 @@ func TestPluginLifecycle(t *testing.T) {
 	repo := filepath.Join(dir, "repo")
 	out := e.mustCtl([]string{"created repository", "trusted_keys"}, "repo", "init", repo)
 	pub := regexp.MustCompile(`ed25519:[A-Za-z0-9+/=]+`).FindString(out)
-	for _, p := range []string{"motd", "wordfilter", "welcome"} {
-		e.mustCtl([]string{"added " + p + " 1.0.0"}, "repo", "add", repo, filepath.Join(root, "examples", "plugins", p))
+	for p, v := range map[string]string{"motd": "1.0.0", "wordfilter": "1.1.0", "welcome": "1.0.0"} {
+		e.mustCtl([]string{"added " + p + " " + v}, "repo", "add", repo, filepath.Join(root, "examples", "plugins", p))
 	}
 	m11, err := os.ReadFile(filepath.Join(root, "examples", "plugins", "motd", "plugin.toml"))
 	if err != nil {
@@ -301,7 +301,7 @@ trusted_keys = [%q]
 	j1.Close()
 
 	// wordfilter: installed, then configured in the TOML file and reloaded.
-	e.mustCtl([]string{"installed wordfilter 1.0.0"}, "plugin", "install", "wordfilter")
+	e.mustCtl([]string{"installed wordfilter 1.1.0"}, "plugin", "install", "wordfilter")
 	e.writeConfig("[modules.wordfilter]\nwords = [\"darn\"]\ntypes = [\"groupchat\"]\n")
 	e.mustCtl([]string{"reloaded"}, "reload")
 	juliet := e.login("juliet@localhost/balcony", "pw")

@@ -549,6 +549,10 @@ var hostFuncs = []hostFunc{
 	{abi.HostStoreDelete, params(6), params(1), hostStoreDelete},
 	{abi.HostHTTP, params(2), params(1), hostHTTP},
 	{abi.HostResult, params(1), params(1), hostResult},
+	{abi.HostFormAddField, params(2), params(1), hostFormAddField},
+	{abi.HostFormGet, params(2), params(1), hostFormGet},
+	{abi.HostFormSet, params(4), params(1), hostFormSet},
+	{abi.HostRoomConfig, params(4), params(1), hostRoomConfig},
 }
 
 func init() {

@@ -200,7 +200,7 @@ func TestCheckRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("check of a good plugin: %v", err)
 	}
-	if len(rep.Hooks) != 5 || len(rep.Features) != 1 {
+	if len(rep.Hooks) != 8 || len(rep.Features) != 1 {
 		t.Fatalf("report: %+v", rep)
 	}
 	for _, tc := range []struct {

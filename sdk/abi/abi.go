@@ -92,6 +92,78 @@ const (
 	HostResult = "result"
 )
 
+// Room configuration: host functions for the events a MUC service fires
+// when an owner asks for a room's configuration form (EventRoomConfigForm)
+// and submits it (EventRoomConfigSubmit). Added to version 1 without
+// changing anything else: a plugin that does not import them runs on
+// servers without them. Every field name ('var') a plugin adds, reads or
+// sets must start with RoomFieldPrefix(its name) ("x-wordfilter#");
+// others are refused with ErrDenied. Values cross the boundary in
+// AppendValues' layout. The event's To is the room's bare JID and From
+// the owner's full JID; it carries no stanza. A handler of
+// EventRoomConfigSubmit that returns VerdictError (after HostSetError)
+// rejects the whole submission: the owner gets the error, nothing changes.
+const (
+	// EventRoomConfigForm is fired when an owner asks for the form.
+	EventRoomConfigForm = "muc/config-form"
+	// EventRoomConfigSubmit is fired when an owner submits the form,
+	// before anything is applied.
+	EventRoomConfigSubmit = "muc/config-submit"
+
+	// HostFormAddField(field p, n) -> errno: during EventRoomConfigForm,
+	// append a data form field, <field xmlns='jabber:x:data' var='…'/> as
+	// XML (the namespace may be left out), to the form.
+	HostFormAddField = "form_add_field"
+	// HostFormGet(field p, n) -> length or errno: during
+	// EventRoomConfigForm, the values the room stores for field; during
+	// EventRoomConfigSubmit, the values submitted for it. ErrNotFound when
+	// there are none (nothing stored, or the field was not submitted). The
+	// pending result is in AppendValues' layout.
+	HostFormGet = "form_get"
+	// HostFormSet(field p, n, values p, n) -> errno: during
+	// EventRoomConfigSubmit, keep values (AppendValues' layout) with the
+	// room, stored with it if it is persistent, once the submission is
+	// accepted; no values removes the field.
+	HostFormSet = "form_set"
+	// HostRoomConfig(room p, n, field p, n) -> length or errno: during any
+	// event, the values the room (a bare JID) stores for field, read from
+	// the MUC service of the room's domain when it is this host or another
+	// host of this server that runs the same plugin. ErrNotFound when
+	// there are none, or no such room or service. The pending result is in
+	// AppendValues' layout.
+	HostRoomConfig = "room_config"
+)
+
+// NSData is the namespace of data form fields (XEP-0004).
+const NSData = "jabber:x:data"
+
+// RoomFieldPrefix is the prefix of the room configuration fields the
+// plugin called name may add, read and set.
+func RoomFieldPrefix(name string) string { return "x-" + name + "#" }
+
+// AppendValues appends values as consecutive length-prefixed fields (no
+// count: the layout ends with the data).
+func AppendValues(buf []byte, values []string) []byte {
+	for _, v := range values {
+		buf = AppendField(buf, v)
+	}
+	return buf
+}
+
+// DecodeValues decodes AppendValues' layout.
+func DecodeValues(b []byte) ([]string, error) {
+	var out []string
+	for len(b) > 0 {
+		f, rest, ok := NextField(b)
+		if !ok {
+			return nil, ErrShort
+		}
+		out = append(out, string(f))
+		b = rest
+	}
+	return out, nil
+}
+
 // Verdicts ExportEvent returns (event.Verdict on the server).
 const (
 	VerdictContinue = 0 // let the next handler run

@@ -9,6 +9,13 @@
 // common case (no listed word) is checked on the raw XML without parsing or
 // allocating; only a message that may contain a word is parsed.
 //
+// Enabled on a MUC component too, it adds a boolean field
+// x-wordfilter#enabled ("Filter listed words in this room", on by default)
+// to the rooms' configuration form (muc/config-form, muc/config-submit). A
+// room whose owner turned it off is skipped: before censoring or rejecting
+// a message, the filter reads the setting of the room the message is
+// addressed to (sdk.RoomConfig).
+//
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm .
 package main
 
@@ -55,7 +62,71 @@ func setup(p *sdk.Plugin) error {
 			return err
 		}
 	}
-	return nil
+	// On a MUC service: the per-room switch.
+	if err := p.Hook(sdk.EventRoomConfigForm, sdk.PrioDefault, configForm); err != nil {
+		return err
+	}
+	return p.Hook(sdk.EventRoomConfigSubmit, sdk.PrioDefault, configSubmit)
+}
+
+// enabledField is the room configuration field that turns the filter off
+// in one room. Only "0" is stored (off); on is the default.
+const enabledField = "x-wordfilter#enabled"
+
+func configForm(ev *sdk.Event) sdk.Verdict {
+	on := "1"
+	if v, err := ev.FieldValues(enabledField); err == nil && len(v) == 1 && !parseBool(v[0], true) {
+		on = "0"
+	}
+	if err := ev.AddField(sdk.Field(enabledField, "boolean", "Filter listed words in this room", on)); err != nil {
+		sdk.Log(sdk.LevelWarn, "wordfilter: "+err.Error())
+	}
+	return sdk.Continue
+}
+
+func configSubmit(ev *sdk.Event) sdk.Verdict {
+	v, err := ev.FieldValues(enabledField)
+	if err != nil { // not submitted: the room keeps its setting
+		return sdk.Continue
+	}
+	if len(v) != 1 || (v[0] != "1" && v[0] != "true" && v[0] != "0" && v[0] != "false") {
+		return sdk.Error(stanza.ErrText(stanza.NotAcceptable, enabledField+": want a boolean (1 or 0)"))
+	}
+	if parseBool(v[0], true) {
+		err = ev.SetField(enabledField) // the default: nothing to keep
+	} else {
+		err = ev.SetField(enabledField, "0")
+	}
+	if err != nil {
+		sdk.Log(sdk.LevelWarn, "wordfilter: "+err.Error())
+		return sdk.Error(stanza.ErrText(stanza.InternalServerError, "the word filter could not keep its setting"))
+	}
+	return sdk.Continue
+}
+
+// parseBool reads a data form boolean; def for anything else.
+func parseBool(s string, def bool) bool {
+	switch s {
+	case "1", "true":
+		return true
+	case "0", "false":
+		return false
+	}
+	return def
+}
+
+// roomEnabled reports whether the filter applies to messages to addr: false
+// only when addr is (an occupant of) a room whose owner turned it off. The
+// room's MUC service must run the plugin too; otherwise the filter applies.
+func roomEnabled(addr string) bool {
+	if i := strings.IndexByte(addr, '/'); i >= 0 {
+		addr = addr[:i]
+	}
+	if !strings.Contains(addr, "@") {
+		return true
+	}
+	v, err := sdk.RoomConfig(addr, enabledField)
+	return err != nil || len(v) != 1 || parseBool(v[0], true)
 }
 
 func filtered(typ string) bool {
@@ -71,7 +142,7 @@ func filtered(typ string) bool {
 }
 
 func filter(ev *sdk.Event) sdk.Verdict {
-	if !filtered(ev.Type) || !mayContain(ev.RawStanza()) {
+	if !filtered(ev.Type) || !mayContain(ev.RawStanza()) || !roomEnabled(ev.To) {
 		return sdk.Continue
 	}
 	st := ev.Stanza()
