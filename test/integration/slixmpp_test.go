@@ -175,6 +175,22 @@ func TestSlixmppOffline(t *testing.T) {
 	s.stop()
 }
 
+// TestSlixmppCarbonsMAM: carbons between two resources (XEP-0280) and
+// archive paging both ways (XEP-0313, XEP-0059) with slixmpp's plugins.
+func TestSlixmppCarbonsMAM(t *testing.T) {
+	t.Parallel()
+	requireSlixmpp(t)
+	s := startServer(t, serverConfig{Modules: append([]string{"carbons", "mam"}, defaultModules...)})
+	s.addUser("romeo", password)
+	s.addUser("juliet", password)
+	out := s.runScript(t, "carbons_mam", "--user1", "romeo", "--user2", "juliet", "--password", password)
+	line(t, out, "OK chamber got a received carbon")
+	line(t, out, "OK chamber got a sent carbon")
+	line(t, out, "OK archive paged forwards count=27")
+	line(t, out, "OK archive paged backwards count=27")
+	s.stop()
+}
+
 // TestSlixmppGracefulStop: `metronomectl stop` ends a client's stream with
 // <system-shutdown/> before the daemon exits.
 func TestSlixmppGracefulStop(t *testing.T) {
