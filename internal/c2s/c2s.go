@@ -86,8 +86,13 @@ func Refuse(conn net.Conn, cond stream.Condition, text string) {
 // *tls.Conn whose handshake Serve performs (XEP-0368). done (may be nil) is
 // called once the stream has ended; Serve itself may return before that.
 func Serve(ctx context.Context, conn net.Conn, core Core, directTLS bool, done func()) {
+	serve(ctx, conn, core, directTLS, StreamFraming, directTLS, done)
+}
+
+func serve(ctx context.Context, conn net.Conn, core Core, directTLS bool, framing Framing, secure bool, done func()) {
 	cfg := core.C2SConfig()
-	s := newSession(conn, core, directTLS, cfg.MaxQueue)
+	s := newSession(conn, core, secure, cfg.MaxQueue)
+	s.framing = framing
 	core.Tracked(s, true)
 	end := func(err error) {
 		s.finish(err)
@@ -257,6 +262,9 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 		}
 	}
 	dec := xmlstream.NewDecoder(rd, xmlstream.Limits{MaxBytes: cfg.MaxStanzaSize})
+	if s.framed() {
+		dec.SetFragmentMode(stanza.NSClient)
+	}
 	var (
 		authenticated bool
 		sasl          *saslState
@@ -264,11 +272,11 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 	)
 	for {
 		// Stream header.
-		hdr, err := dec.Header()
+		hdr, err := s.readHeader(dec)
 		if err != nil {
 			if !opened {
 				// RFC 6120 §4.9.1.2: open a stream before sending the error.
-				s.sendRaw(stream.Header{ContentNS: stanza.NSClient, ID: s.id}.Append(nil))
+				s.sendRaw(s.appendHeader(nil, stream.Header{ContentNS: stanza.NSClient, ID: s.id}))
 			}
 			return nil, err
 		}
@@ -278,11 +286,13 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 		}
 		features := stanza.New(stream.NS, "features")
 		switch {
+		case !s.secure && cfg.RequireEncryption && s.framed():
+			return nil, serr(stream.PolicyViolation, "encryption is required: connect over HTTPS (wss://)")
 		case !s.secure && cfg.RequireEncryption:
 			st := features.AddChild(stanza.New(stream.NSTLS, "starttls"))
 			st.AddChild(stanza.New(stream.NSTLS, "required"))
 		case !authenticated:
-			if !s.secure {
+			if !s.secure && !s.framed() {
 				features.AddChild(stanza.New(stream.NSTLS, "starttls"))
 			}
 			sc := s.host.SASL(s.secure, s.channelBinding())
@@ -307,7 +317,7 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 				features.AddChild(f)
 			}
 		}
-		s.sendRaw(appendStreamElement(nil, features))
+		s.sendRaw(appendStreamElement(nil, features, s.framed()))
 		if err := s.flush(); err != nil {
 			return nil, err
 		}
@@ -321,6 +331,9 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 			}
 			switch {
 			case el.Space == stream.NSTLS && el.Name == "starttls":
+				if s.framed() {
+					return nil, serr(stream.PolicyViolation, "no STARTTLS over WebSocket: use wss://")
+				}
 				if s.secure || authenticated {
 					return nil, serr(stream.PolicyViolation, "TLS already negotiated")
 				}
@@ -395,6 +408,8 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 				}
 			case stanza.IsStanza(el):
 				return nil, serr(stream.NotAuthorized, "bind a resource first")
+			case s.framed() && isFramingClose(el):
+				return nil, xmlstream.ErrStreamEnd
 			default:
 				return nil, serr(stream.UnsupportedStanzaType, "unexpected <"+el.Name+"/> during negotiation")
 			}
@@ -437,10 +452,14 @@ func (s *Session) finish(err error) {
 }
 
 // appendStreamElement writes an element in the streams namespace with the
-// conventional stream: prefix, as clients expect for features.
-func appendStreamElement(buf []byte, el *stanza.Element) []byte {
+// conventional stream: prefix, as clients expect for features. declare
+// adds the prefix's declaration (RFC 7395: each element stands alone).
+func appendStreamElement(buf []byte, el *stanza.Element, declare bool) []byte {
 	buf = append(buf, "<stream:"...)
 	buf = append(buf, el.Name...)
+	if declare {
+		buf = append(buf, ` xmlns:stream="`+stream.NS+`"`...)
+	}
 	buf = append(buf, '>')
 	for _, c := range el.Children {
 		if c.El != nil {
@@ -460,8 +479,12 @@ func (s *Session) openReply(hdr xmlstream.Header) error {
 	} else if j, err := jid.Parse(to); err == nil {
 		reply.From = j.Domain()
 	}
-	s.sendRaw(reply.Append(nil))
-	if hdr.Space != stream.NS || hdr.Name != "stream" {
+	s.sendRaw(s.appendHeader(nil, reply))
+	if s.framed() {
+		if hdr.Space != NSFraming || hdr.Name != "open" {
+			return serr(stream.InvalidNamespace, "the stream must be opened with <open xmlns=\""+NSFraming+"\"/>")
+		}
+	} else if hdr.Space != stream.NS || hdr.Name != "stream" {
 		return serr(stream.InvalidNamespace, "the stream root must be <stream xmlns=\""+stream.NS+"\">")
 	}
 	if hdr.DefaultNS != stanza.NSClient {
@@ -740,6 +763,9 @@ func (s *Session) stanzaLoop(ctx context.Context, dec *xmlstream.Decoder) error 
 			return err
 		}
 		if !stanza.IsStanza(el) {
+			if s.framed() && isFramingClose(el) {
+				return xmlstream.ErrStreamEnd
+			}
 			if el.Space == stanza.NSClient && el.Name == "iq" {
 				return serr(stream.InvalidXML, "")
 			}

@@ -2,7 +2,8 @@
 // headers, STARTTLS, SASL, resource binding and the legacy session
 // establishment, then hands every stanza of a bound session to the core.
 // It is transport-agnostic above the net.Conn it is given: TCP with
-// STARTTLS, direct TLS (XEP-0368), and later BOSH and WebSocket adapters.
+// STARTTLS, direct TLS (XEP-0368), WebSocket (RFC 7395 framing, see
+// framing.go and modules/websocket), and later a BOSH adapter.
 //
 // Each session has one reader goroutine (parsing and negotiation) and,
 // once bound, one writer goroutine that coalesces queued stanzas into a
@@ -34,11 +35,12 @@ type Session struct {
 	id   string
 	core Core
 
-	cmu    sync.Mutex // guards conn: replaced by the reader at STARTTLS, read by other goroutines
-	conn   net.Conn   // current connection (TLS after STARTTLS)
-	remote string
-	secure bool
-	host   Host // set once the stream header named a served host
+	cmu     sync.Mutex // guards conn: replaced by the reader at STARTTLS, read by other goroutines
+	conn    net.Conn   // current connection (TLS after STARTTLS)
+	remote  string
+	secure  bool
+	framing Framing
+	host    Host // set once the stream header named a served host
 
 	full     jid.JID // set once bound (before the session is published)
 	authUser string  // canonical localpart after SASL
@@ -325,9 +327,9 @@ func (s *Session) Close(condition, text string) {
 	}
 	if condition != "" {
 		e := &stream.Error{Condition: stream.Condition(condition), Text: text}
-		q.b = e.Append(q.b)
+		q.b = s.appendStreamError(q.b, e)
 	}
-	q.b = append(q.b, stream.Close...)
+	q.b = s.appendClose(q.b)
 	writing := s.writing
 	kick := s.kickLocked()
 	s.wmu.Unlock()

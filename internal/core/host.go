@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/metronome-xmpp/metronome/internal/c2s"
 	"log/slog"
 	"slices"
 	"sort"
@@ -303,7 +304,7 @@ func (h *host) buildGeneration(names []string, decode func(host, name string, ds
 	if err != nil {
 		return nil, fmt.Errorf("host %q: %w", h.name, err)
 	}
-	g := &generation{bus: event.NewBus(h.name, h.log), provided: map[string]any{}}
+	g := &generation{bus: event.NewBus(h.name, h.log), provided: map[string]any{c2s.ProvideName: h.srv}}
 	for _, name := range order {
 		info, _ := module.Lookup(name)
 		m := info.New()

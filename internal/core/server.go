@@ -371,6 +371,25 @@ func (s *Server) listen(addr string, directTLS bool) error {
 	return nil
 }
 
+// ServeFramed implements c2s.Server: a session over a connection a module
+// accepted (WebSocket). It is tracked like a TCP connection for shutdown.
+func (s *Server) ServeFramed(conn net.Conn, framing c2s.Framing, secure bool, done func()) {
+	if s.stopping.Load() {
+		_ = conn.Close()
+		if done != nil {
+			done()
+		}
+		return
+	}
+	s.conns.Add(1)
+	c2s.ServeFramed(s.ctx, conn, s, framing, secure, func() {
+		s.conns.Done()
+		if done != nil {
+			done()
+		}
+	})
+}
+
 func remoteIP(c net.Conn) string {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		if a.IP.IsLoopback() {

@@ -78,7 +78,17 @@ func (s *Server) local(r *http.Request) bool {
 
 // reqInfo travels in the request context from the outer middleware to the
 // route wrapper, which fills in the route for the metrics.
-type reqInfo struct{ route string }
+type reqInfo struct{ route, peer string }
+
+// PeerAddr returns the address of the peer that sent r: the client, or the
+// trusted proxy that forwarded it (Request.RemoteAddr is then the client's
+// address, ip:0). It is "" outside the server's handler.
+func PeerAddr(r *http.Request) string {
+	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		return info.peer
+	}
+	return ""
+}
 
 type reqInfoKey struct{}
 
@@ -87,7 +97,7 @@ type reqInfoKey struct{}
 func (s *Server) handler() http.Handler {
 	return s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &reqInfo{route: "unmatched"}
+		info := &reqInfo{route: "unmatched", peer: r.RemoteAddr}
 		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 		r.RemoteAddr = s.clientAddr(r)
 		st := s.settings()

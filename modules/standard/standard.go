@@ -23,4 +23,5 @@ import (
 	_ "github.com/metronome-xmpp/metronome/modules/time"
 	_ "github.com/metronome-xmpp/metronome/modules/vcard"
 	_ "github.com/metronome-xmpp/metronome/modules/version"
+	_ "github.com/metronome-xmpp/metronome/modules/websocket"
 )

@@ -20,8 +20,9 @@ import (
 
 var (
 	xmppjsOnce sync.Once
-	xmppjsNode string // path of node
-	xmppjsDir  string // absolute path of xmppjs/
+	xmppjsNode string   // path of node
+	xmppjsDir  string   // absolute path of xmppjs/
+	xmppjsEnv  []string // extra environment for node
 	xmppjsErr  error
 )
 
@@ -54,6 +55,10 @@ func setupXmppjs() error {
 	var major, minor int
 	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil || major < 20 || major == 20 && minor < 10 {
 		return fmt.Errorf("xmpp.js tests need node >= 20.10 (@xmpp/client 0.14), %s is %q", node, v)
+	}
+	if major < 22 {
+		// A global WebSocket (websocket.js) is behind a flag before node 22.
+		xmppjsEnv = append(xmppjsEnv, "NODE_OPTIONS=--experimental-websocket")
 	}
 	dir, err := filepath.Abs("xmppjs")
 	if err != nil {
@@ -102,7 +107,7 @@ func (s *server) runXmppjs(t *testing.T, name string, args ...string) []string {
 	cmd.Dir = xmppjsDir
 	cmd.Stderr = stderr
 	// The server's certificate is self-signed.
-	cmd.Env = append(os.Environ(), "NODE_TLS_REJECT_UNAUTHORIZED=0")
+	cmd.Env = append(append(os.Environ(), "NODE_TLS_REJECT_UNAUTHORIZED=0"), xmppjsEnv...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -202,5 +207,29 @@ func TestXmppjsOffline(t *testing.T) {
 		t.Errorf("offline delivery: %s", l)
 	}
 	line(t, out, "OK no-redelivery")
+	s.stop()
+}
+
+// TestXmppjsWebSocket: xmpp.js logs in over ws:// (RFC 7395, the websocket
+// module on a plain loopback HTTP listener) with SCRAM-SHA-256 and
+// exchanges a chat message each way with a client on STARTTLS.
+func TestXmppjsWebSocket(t *testing.T) {
+	t.Parallel()
+	requireXmppjs(t)
+	port := freePorts(t, 1)[0]
+	s := startServer(t, serverConfig{
+		Modules: append(append([]string{}, defaultModules...), "websocket"),
+		Extra:   fmt.Sprintf("[http]\nlisten = [\"127.0.0.1:%d\"]\n", port),
+	})
+	s.addUser("romeo", password)
+	s.addUser("juliet", password)
+	out := s.runXmppjs(t, "websocket", "--ws-url", fmt.Sprintf("ws://127.0.0.1:%d/xmpp-websocket", port),
+		"--user1", "romeo", "--user2", "juliet", "--password", password)
+	if l := line(t, out, "OK login"); !strings.HasPrefix(field(l, "ws"), "romeo@localhost/") || field(l, "mech") != "SCRAM-SHA-256" {
+		t.Errorf("login: %s", l)
+	}
+	line(t, out, "OK juliet got from=romeo@localhost/")
+	line(t, out, "OK romeo got from=juliet@localhost/")
+	line(t, out, "OK logout")
 	s.stop()
 }

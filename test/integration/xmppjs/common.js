@@ -168,16 +168,17 @@ async function stopAll() {
 // Client wraps an xmpp.js client: SCRAM-SHA-256 only, no reconnection,
 // every element logged on stderr, incoming stanzas kept in order.
 export class Client {
-  constructor(args, username, password, { name = username, directTLS = false, resource } = {}) {
+  constructor(args, username, password, { name = username, directTLS = false, resource, service: url } = {}) {
     this.args = args;
     this.name = name;
     this.username = username;
     this.stanzas = []; // every stanza received, in order
     this.waiters = [];
     this.scram = null;
-    const service = directTLS
-      ? `xmpps://${args.host}:${args["tls-port"]}`
-      : `xmpp://${args.host}:${args.port}`;
+    // url: another transport, e.g. "ws://127.0.0.1:5280/xmpp-websocket".
+    const service =
+      url ||
+      (directTLS ? `xmpps://${args.host}:${args["tls-port"]}` : `xmpp://${args.host}:${args.port}`);
     this.xmpp = client({ service, domain: args.domain, username, password, resource });
     const x = this.xmpp;
     x.reconnect.stop();
