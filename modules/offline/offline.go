@@ -64,6 +64,10 @@ const (
 	// session: mod.mam does so for sessions that already fetched them from
 	// the archive.
 	EventFlush = "message/offline/flush"
+	// EventStored is fired on the user's host once a message is stored
+	// (Stanza is the stored copy, To the user's bare JID, From the
+	// sender); mod.push notifies the user's push services from it.
+	EventStored = "message/offline/stored"
 	// storeName is the archive store holding the messages.
 	storeName = "offline"
 	// DefaultMaxMessages is max_messages when not configured.
@@ -153,6 +157,7 @@ func (o *Offline) store(ctx context.Context, ev *event.Event) event.Verdict {
 		o.h.Logger().Error("offline store failed", "user", ev.To.String(), "err", err)
 		return event.Error(stanza.Err(stanza.InternalServerError))
 	}
+	o.h.Fire(ctx, &event.Event{Name: EventStored, Origin: ev.Origin, Stanza: c, To: ev.To.Bare(), From: ev.From})
 	return event.Handled
 }
 

@@ -18,6 +18,7 @@ import (
 	_ "github.com/metronome-xmpp/metronome/modules/ping"
 	_ "github.com/metronome-xmpp/metronome/modules/presence"
 	_ "github.com/metronome-xmpp/metronome/modules/private"
+	_ "github.com/metronome-xmpp/metronome/modules/push"
 	_ "github.com/metronome-xmpp/metronome/modules/register"
 	_ "github.com/metronome-xmpp/metronome/modules/roster"
 	_ "github.com/metronome-xmpp/metronome/modules/time"
