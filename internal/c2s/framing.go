@@ -40,6 +40,11 @@ type Server interface {
 	// ServeFramed runs a client session on conn (see the package function
 	// ServeFramed); done is called once the session has ended.
 	ServeFramed(conn net.Conn, framing Framing, secure bool, done func())
+	// AcquireRemote counts a connection from addr (host:port, or a bare
+	// IP) against [c2s] max_connections_per_ip, as the TCP listeners do;
+	// ok is false when the address is over the limit. release must be
+	// called once when the connection ends.
+	AcquireRemote(addr string) (release func(), ok bool)
 }
 
 // ServeFramed runs a client stream on conn with the given framing. secure

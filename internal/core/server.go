@@ -390,6 +390,25 @@ func (s *Server) ServeFramed(conn net.Conn, framing c2s.Framing, secure bool, do
 	})
 }
 
+// AcquireRemote implements c2s.Server: the per-IP connection limit of the
+// TCP listeners, for connections accepted by transport modules.
+func (s *Server) AcquireRemote(addr string) (release func(), ok bool) {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsLoopback() {
+		return func() {}, true // local tools and tests are not limited
+	}
+	key := ip.String()
+	if !s.acquireIP(key) {
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { s.releaseIP(key) }) }, true
+}
+
 func remoteIP(c net.Conn) string {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		if a.IP.IsLoopback() {

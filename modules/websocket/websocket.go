@@ -9,6 +9,7 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -48,6 +49,7 @@ type WebSocket struct {
 	PingInterval module.Duration `json:"ping_interval"`
 
 	srv c2s.Server
+	log *slog.Logger
 }
 
 // Info implements module.Module.
@@ -79,6 +81,7 @@ func (m *WebSocket) Validate() error {
 
 // Provision implements module.Provisioner.
 func (m *WebSocket) Provision(h module.Host) error {
+	m.log = h.Logger()
 	r, ok := module.HTTP(h)
 	if !ok {
 		return nil
@@ -108,6 +111,15 @@ func (m *WebSocket) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	// The same per-address limit as the TCP listeners ([c2s]
+	// max_connections_per_ip), on the client's address after the HTTP
+	// server resolved trusted proxies.
+	release, ok := m.srv.AcquireRemote(r.RemoteAddr)
+	if !ok {
+		m.log.Warn("WebSocket refused: too many connections from one address", "addr", r.RemoteAddr)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
 	// The HTTP server's per-request deadlines must not end the session.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
@@ -117,6 +129,7 @@ func (m *WebSocket) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true, // checked above, with our own policy
 	})
 	if err != nil {
+		release()
 		return // Accept answered the request
 	}
 	limit := int64(m.srv.C2SConfig().MaxStanzaSize)
@@ -129,7 +142,7 @@ func (m *WebSocket) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		local = a.String()
 	}
 	c := newConn(ws, local, r.RemoteAddr, m.PingInterval.D())
-	m.srv.ServeFramed(c, c2s.WebSocketFraming, secure(r), nil)
+	m.srv.ServeFramed(c, c2s.WebSocketFraming, secure(r), release)
 }
 
 // secure says whether the session counts as encrypted: the request came

@@ -272,3 +272,44 @@ func TestClientGone(t *testing.T) {
 	}
 	bob.Close()
 }
+
+// The TCP listeners' per-address limit applies, to the client's address
+// as the HTTP server resolves it behind a trusted proxy.
+func TestPerAddressLimit(t *testing.T) {
+	t.Parallel()
+	srv := xmpptest.NewServer(t, xmpptest.Modules("websocket", "message"),
+		xmpptest.HTTP(`trusted_proxies = ["127.0.0.1"]`),
+		xmpptest.Config("[c2s]\nmax_connections_per_ip = 1"))
+	from := func(ip string) *websocket.DialOptions {
+		return &websocket.DialOptions{Subprotocols: []string{"xmpp"}, HTTPHeader: http.Header{"X-Forwarded-For": {ip}}}
+	}
+	first, _, err := dial(t, srv, false, from("192.0.2.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws, resp, err := dial(t, srv, false, from("192.0.2.7")); err == nil {
+		_ = ws.CloseNow()
+		t.Fatal("a second connection from the same address was accepted")
+	} else if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("response %v, err %v", resp, err)
+	}
+	other, _, err := dial(t, srv, false, from("192.0.2.8"))
+	if err != nil {
+		t.Fatalf("another address refused: %v", err)
+	}
+	_ = other.CloseNow()
+	// Once the first session has ended, the address may connect again.
+	_ = first.CloseNow()
+	deadline := time.Now().Add(xmpptest.Timeout)
+	for {
+		ws, _, err := dial(t, srv, false, from("192.0.2.7"))
+		if err == nil {
+			_ = ws.CloseNow()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the address stayed counted after its session ended: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
