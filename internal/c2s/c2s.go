@@ -346,7 +346,7 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 				if err := s.flush(); err != nil {
 					return nil, err
 				}
-				tc := tlsServer(s.conn, s.core.TLSConfig())
+				tc := TLSServer(s.conn, s.core.TLSConfig())
 				if err := s.handshake(ctx, tc); err != nil {
 					return nil, err
 				}

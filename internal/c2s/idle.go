@@ -70,9 +70,11 @@ func (sockWouldBlock) Temporary() bool { return true }
 
 var errSockWouldBlock net.Error = sockWouldBlock{}
 
-// tlsServer starts a server-side TLS connection over raw (STARTTLS or
-// direct TLS, XEP-0368).
-func tlsServer(raw net.Conn, cfg *tls.Config) *tls.Conn {
+// TLSServer starts a server-side TLS connection over raw, with a
+// recordConn under it when raw is a socket: for STARTTLS here, and for the
+// core's direct TLS listeners (XEP-0368), whose connections Serve expects
+// with directTLS.
+func TLSServer(raw net.Conn, cfg *tls.Config) *tls.Conn {
 	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return tls.Server(raw, cfg)
@@ -120,10 +122,6 @@ func (r *recordConn) sockRead(p []byte) (int, error) {
 	}
 	return r.rn, r.rerr
 }
-
-// TLSServer is tlsServer for the core's direct TLS listeners: the
-// connection it returns is what Serve expects with directTLS.
-func TLSServer(raw net.Conn, cfg *tls.Config) *tls.Conn { return tlsServer(raw, cfg) }
 
 func (r *recordConn) Read(p []byte) (int, error) {
 	if len(r.stash) > 0 {
