@@ -5,71 +5,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/metronome-xmpp/metronome/internal/plugin/plugintest"
+	"github.com/metronome-xmpp/metronome/internal/testbin"
 	"github.com/metronome-xmpp/metronome/internal/xmpptest"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	plugintest.Cleanup()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// binaries builds metronome and metronomectl from the working tree once.
-func binaries(t *testing.T) (daemon, ctl string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "metronome-e2e-bin-"); buildErr != nil {
-			return
-		}
-		args := []string{"build", "-o", binDir + string(os.PathSeparator)}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		args = append(args, "./cmd/metronome", "./cmd/metronomectl")
-		cmd := exec.Command("go", args...)
-		cmd.Dir = plugintest.ModuleRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "metronome"), filepath.Join(binDir, "metronomectl")
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 // env is one test's directory, daemon and repository.
@@ -177,7 +130,7 @@ func TestPluginLifecycle(t *testing.T) {
 	// Built first: skips (or fails with METRONOME_REQUIRE_ALL=1) without a
 	// wasip1-capable toolchain.
 	motdWasm := plugintest.Build(t, "examples/plugins/motd")
-	daemon, ctlBin := binaries(t)
+	daemon, ctlBin := testbin.Binaries(t)
 
 	dir, err := os.MkdirTemp("", "metronome-e2e-")
 	if err != nil {
@@ -228,7 +181,7 @@ func TestPluginLifecycle(t *testing.T) {
 		t.Fatalf("repo serve printed %q", line)
 	}
 
-	ports := freePorts(t, 2)
+	ports := testbin.FreePorts(t, 2)
 	e.c2s = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	e.base = fmt.Sprintf(`[server]
 data_dir = %q

@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"github.com/metronome-xmpp/metronome/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,14 +19,14 @@ import (
 // start (backgrounded, detached), status, restart (a new process), reload,
 // stop, and status's exit code 3 once it is gone.
 func TestCtlStartRestartStop(t *testing.T) {
-	daemon, ctl := binaries(t)
+	daemon, ctl := testbin.Binaries(t)
 	_ = daemon // metronomectl finds it beside itself
 	dir, err := os.MkdirTemp("", "metronome-ctl-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ports := freePorts(t, 2)
+	ports := testbin.FreePorts(t, 2)
 	cfgPath := filepath.Join(dir, "metronome.toml")
 	cfg := fmt.Sprintf("[server]\ndata_dir = %q\n[listen]\nc2s = [\"127.0.0.1:%d\"]\nc2s_tls = [\"127.0.0.1:%d\"]\n",
 		filepath.Join(dir, "data"), ports[0], ports[1])

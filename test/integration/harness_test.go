@@ -15,9 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/metronome-xmpp/metronome/internal/testbin"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,90 +26,10 @@ import (
 	"time"
 )
 
-var (
-	binDir   string // holds the built metronome and metronomectl
-	buildErr error
-	building sync.Once
-)
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "metronome-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	testbin.Cleanup()
 	os.Exit(code)
-}
-
-// moduleRoot is the repository root, two levels above this package.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root not found: %v", err)
-	}
-	return root
-}
-
-// binaries builds ./cmd/metronome and ./cmd/metronomectl once and returns
-// their paths.
-func binaries(t *testing.T) (daemon, ctl string) {
-	t.Helper()
-	building.Do(func() {
-		root := moduleRoot(t)
-		// The go command caches test results keyed on the files a test
-		// reads; stat every source file of the module so that a change to
-		// the server invalidates a cached PASS of these tests.
-		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
-				return filepath.SkipDir
-			}
-			if n := d.Name(); strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" {
-				_, _ = os.Stat(p)
-			}
-			return nil
-		})
-		args := []string{"build", "-o", binDir + string(os.PathSeparator)}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		args = append(args, "./cmd/metronome", "./cmd/metronomectl")
-		cmd := exec.Command("go", args...)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "metronome"), filepath.Join(binDir, "metronomectl")
-}
-
-// freePorts returns n distinct loopback TCP ports that were free a moment
-// ago (all are held open together, so they differ).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 // serverConfig is what a test wants in the daemon's configuration.
@@ -143,7 +62,7 @@ type server struct {
 // status` answers. It is stopped at the end of the test.
 func startServer(t *testing.T, cfg serverConfig) *server {
 	t.Helper()
-	daemon, ctl := binaries(t)
+	daemon, ctl := testbin.Binaries(t)
 	// Not t.TempDir(): the admin socket lives in the data directory and a
 	// unix socket path must stay under ~100 bytes.
 	dir, err := os.MkdirTemp("", "metronome-it-")
@@ -158,7 +77,7 @@ func startServer(t *testing.T, cfg serverConfig) *server {
 		Domain:     "localhost",
 		done:       make(chan struct{}),
 	}
-	ports := freePorts(t, 2)
+	ports := testbin.FreePorts(t, 2)
 	s.C2S, s.C2STLS = ports[0], ports[1]
 	s.writeConfig(cfg)
 

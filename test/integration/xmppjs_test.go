@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/metronome-xmpp/metronome/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,7 +217,7 @@ func TestXmppjsOffline(t *testing.T) {
 func TestXmppjsWebSocket(t *testing.T) {
 	t.Parallel()
 	requireXmppjs(t)
-	port := freePorts(t, 1)[0]
+	port := testbin.FreePorts(t, 1)[0]
 	s := startServer(t, serverConfig{
 		Modules: append(append([]string{}, defaultModules...), "websocket"),
 		Extra:   fmt.Sprintf("[http]\nlisten = [\"127.0.0.1:%d\"]\n", port),
