@@ -49,6 +49,11 @@ func (a archive) Append(ctx context.Context, user string, item storage.Item) (st
 		}
 		return item.ID, nil
 	}
+	// A select with both cases ready picks one at random: check ctx first
+	// so that a cancelled context never queues the write.
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("sqlite: archive append: %w", context.Cause(ctx))
+	}
 	select {
 	case a.s.d.appends <- req:
 	case <-ctx.Done():
