@@ -34,6 +34,14 @@ const (
 	EventUserDeleted   = "user/deleted"   // Data is a UserEvent; modules delete their data
 	EventHostActivated = "host/activated" // all modules of the host provisioned
 	EventIdleCheck     = "session/idle"   // a session had no traffic for the idle timeout
+	// EventSessionResumed: a hibernated session was resumed on a new
+	// connection (XEP-0198).
+	EventSessionResumed = "session/resumed"
+	// EventMessageHibernated: a message was kept for a hibernated
+	// session, to be written if the client resumes (XEP-0198). Stanza is
+	// a copy, To the user's bare JID, Data the Session. Fired on a
+	// goroutine of its own (mod.push notifies the user's devices).
+	EventMessageHibernated = "message/hibernated"
 )
 
 // UserEvent is the payload of user/* events.

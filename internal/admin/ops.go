@@ -175,6 +175,9 @@ type SessionInfo struct {
 	RemoteAddr string    `json:"remote_addr"`
 	Available  bool      `json:"available"`
 	Priority   int       `json:"priority"`
+	// Hibernated: the connection was lost and the session waits for the
+	// client to resume it (XEP-0198).
+	Hibernated bool `json:"hibernated,omitempty"`
 }
 
 // Transport names the transport of a session: "tcp" unless the session
@@ -184,6 +187,12 @@ func Transport(s module.Session) string {
 		return t.Transport()
 	}
 	return "tcp"
+}
+
+// hibernated reports whether a session waits for a resumption.
+func hibernated(s module.Session) bool {
+	h, ok := s.(interface{ Hibernated() bool })
+	return ok && h.Hibernated()
 }
 
 func (o *Ops) host(name string) (module.Host, error) {
@@ -215,7 +224,7 @@ func (o *Ops) ListSessions(host string) ([]SessionInfo, error) {
 		for _, s := range h.AllSessions() {
 			out = append(out, SessionInfo{JID: s.JID().String(), Host: s.Host(), Transport: Transport(s),
 				Started: s.Started().UTC(), LastActive: s.LastActive().UTC(), Secure: s.Secure(),
-				RemoteAddr: s.RemoteAddr(), Available: s.Available(), Priority: s.Priority()})
+				RemoteAddr: s.RemoteAddr(), Available: s.Available(), Priority: s.Priority(), Hibernated: hibernated(s)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].JID < out[j].JID })

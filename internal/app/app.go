@@ -153,6 +153,8 @@ func Options(cfg *config.Config) (*core.Options, error) {
 			MaxAuthFailures:   3,
 			ReadRate:          cfg.C2S.ReadRate,
 			ReadBurst:         cfg.C2S.ReadBurst,
+			ResumeTimeout:     cfg.C2S.SMResumeTimeout,
+			MaxUnacked:        cfg.C2S.SMMaxUnacked,
 		},
 		ResourceConflict: cfg.C2S.ResourceConflict,
 		MaxSessions:      cfg.C2S.MaxSessionsPerUser,

@@ -33,6 +33,16 @@ type Config struct {
 	MaxStanzaSize     int
 	MaxQueue          int // outbound bytes queued before the session is closed
 	MaxAuthFailures   int // SASL attempts per stream
+	// ResumeTimeout is how long a session whose connection failed waits
+	// for the client to resume it (XEP-0198); 0 turns resumption off.
+	ResumeTimeout time.Duration
+	// MaxUnacked is how many stanzas a stream management client may
+	// leave unacknowledged before its session is ended (default 1000).
+	MaxUnacked int
+	// ParkAfter is how long a session must be silent before it gives up
+	// its goroutine for the poller (idle.go); 0 means 10s. Tests make it
+	// short so that every conversation goes through the poller.
+	ParkAfter time.Duration
 	// ReadRate (bytes/s) and ReadBurst (bytes) shape what one client may
 	// send: past its burst, its stream is read more slowly. 0 = no limit.
 	ReadRate, ReadBurst int64
@@ -62,6 +72,17 @@ type Core interface {
 	AuthAllowed(ip, user string) bool
 	AuthFailed(ip, user string)
 	Tracked(s *Session, add bool)
+	// Resumptions is the registry of resumable sessions (XEP-0198).
+	Resumptions() *Resumptions
+	// Unacked hands over the stanzas a session that ended for good
+	// never had acknowledged (after Closed): the core treats each as
+	// sent to an unavailable resource.
+	Unacked(s *Session, items []Unacked)
+	// Queued is called when a message is kept for a hibernated session
+	// (push notifications). st must not be kept or changed.
+	Queued(s *Session, st *stanza.Element)
+	// Resumed is called once a hibernated session was resumed.
+	Resumed(s *Session)
 }
 
 // Host is a served virtual host as the stream sees it.
@@ -106,11 +127,25 @@ func serve(ctx context.Context, conn net.Conn, core Core, directTLS bool, framin
 		end(err)
 		return
 	}
-	// Hand the bound stream to a fresh goroutine and let this one end. The
-	// TLS handshake and SASL grew this goroutine's stack to 16 KiB, and a
+	run := s
+	if s.resumedInto != nil {
+		// XEP-0198: this stream resumed a hibernated session, which
+		// now owns the connection; s is done with.
+		run = s.resumedInto
+		core.Tracked(s, false)
+	}
+	// Hand the bound stream over (idle.go) and let this goroutine end.
+	// The TLS handshake and SASL grew its stack to 16 KiB, and a
 	// goroutine waiting in Read keeps its stack: every idle session would
-	// hold that. The stanza loop alone fits in a few KiB.
-	go func() { end(s.serveBound(ctx, dec)) }()
+	// hold that.
+	run.serveBound(ctx, dec, func(err error) {
+		if !run.finish(err) {
+			core.Tracked(run, false)
+		}
+		if done != nil {
+			done()
+		}
+	})
 }
 
 type streamErr = stream.Error
@@ -120,10 +155,13 @@ func serr(c stream.Condition, text string) error { return &streamErr{Condition: 
 // deadlineReader sets a read deadline before each read and, for bound
 // sessions, asks the core for an idle ping instead of failing at once.
 type deadlineReader struct {
-	s        *Session
-	deadline func() time.Time
-	onIdle   func() bool
-	limit    bucket
+	s     *Session // the session reading (replaced when a stream is resumed)
+	cfg   Config
+	limit bucket
+	// The stream's timeouts: opened once a stream header was read,
+	// pingedAt while an idle ping waits for an answer.
+	opened   bool
+	pingedAt time.Time
 	// For Session.pending: the last read filled the caller's buffer (the
 	// connection may hold more), and a readiness wait saw input that no
 	// read has taken yet.
@@ -205,7 +243,44 @@ func (r *deadlineReader) expired() bool {
 	if time.Now().Before(r.deadline()) {
 		return true
 	}
-	return r.onIdle != nil && r.onIdle()
+	return r.onIdle()
+}
+
+// deadline is when the stream times out in its current state: the
+// stream header, authentication and binding each have their own limit;
+// a bound session, its idle timeout or, once pinged, the ping's.
+func (r *deadlineReader) deadline() time.Time {
+	s := r.s
+	if !r.pingedAt.IsZero() && s.LastActive().After(r.pingedAt) {
+		r.pingedAt = time.Time{} // the client answered (or sent anything): idle again
+	}
+	switch {
+	case !r.opened:
+		return s.started.Add(r.cfg.StreamOpenTimeout)
+	case s.full.IsZero():
+		return s.started.Add(r.cfg.AuthTimeout)
+	case !r.pingedAt.IsZero():
+		return r.pingedAt.Add(r.cfg.PingTimeout)
+	default:
+		return time.Unix(0, s.lastActive.Load()).Add(r.cfg.IdleTimeout)
+	}
+}
+
+// onIdle is called when a bound session's idle deadline passed: it asks
+// the core to ping the client and reports whether to keep waiting.
+func (r *deadlineReader) onIdle() bool {
+	s := r.s
+	if s.full.IsZero() || !r.pingedAt.IsZero() && time.Since(r.pingedAt) >= r.cfg.PingTimeout {
+		return false
+	}
+	if time.Since(s.LastActive()) < r.cfg.IdleTimeout {
+		return true // activity raced with the deadline
+	}
+	if s.core.Idle(s) {
+		r.pingedAt = time.Now()
+		return true
+	}
+	return false
 }
 
 // deadlineSlack is how far a read deadline may lag behind the one the
@@ -220,41 +295,8 @@ func isTimeout(err error) bool {
 // negotiate runs the stream until a resource is bound and returns the
 // decoder to go on with, or nil and the error that ended the stream.
 func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*xmlstream.Decoder, error) {
-	authDeadline := s.started.Add(cfg.AuthTimeout)
-	openDeadline := s.started.Add(cfg.StreamOpenTimeout)
-	opened := false
-	pingedAt := time.Time{}
-	rd := &deadlineReader{s: s, limit: bucket{rate: float64(cfg.ReadRate), burst: float64(cfg.ReadBurst),
+	rd := &deadlineReader{s: s, cfg: cfg, limit: bucket{rate: float64(cfg.ReadRate), burst: float64(cfg.ReadBurst),
 		tokens: float64(cfg.ReadBurst), last: time.Now()}}
-	rd.deadline = func() time.Time {
-		if !pingedAt.IsZero() && s.LastActive().After(pingedAt) {
-			pingedAt = time.Time{} // the client answered (or sent anything): idle again
-		}
-		switch {
-		case !opened:
-			return openDeadline
-		case s.full.IsZero():
-			return authDeadline
-		case !pingedAt.IsZero():
-			return pingedAt.Add(cfg.PingTimeout)
-		default:
-			return time.Unix(0, s.lastActive.Load()).Add(cfg.IdleTimeout)
-		}
-	}
-	rd.onIdle = func() bool {
-		if s.full.IsZero() || !pingedAt.IsZero() && time.Since(pingedAt) >= cfg.PingTimeout {
-			return false
-		}
-		if time.Since(s.LastActive()) < cfg.IdleTimeout {
-			return true // activity raced with the deadline
-		}
-		if s.core.Idle(s) {
-			pingedAt = time.Now()
-			return true
-		}
-		return false
-	}
-
 	s.rd = rd
 	if directTLS {
 		if err := s.handshake(ctx, s.conn.(*tls.Conn)); err != nil {
@@ -274,13 +316,13 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 		// Stream header.
 		hdr, err := s.readHeader(dec)
 		if err != nil {
-			if !opened {
+			if !rd.opened {
 				// RFC 6120 §4.9.1.2: open a stream before sending the error.
 				s.sendRaw(s.appendHeader(nil, stream.Header{ContentNS: stanza.NSClient, ID: s.id}))
 			}
 			return nil, err
 		}
-		opened = true
+		rd.opened = true
 		if err := s.openReply(hdr); err != nil {
 			return nil, err
 		}
@@ -313,6 +355,7 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 			features.AddChild(stanza.New(stream.NSBind, "bind"))
 			sess := features.AddChild(stanza.New(stream.NSSession, "session"))
 			sess.AddChild(stanza.New(stream.NSSession, "optional"))
+			features.AddChild(stanza.New(NSSM, "sm"))
 			for _, f := range s.host.StreamFeatures(false) {
 				features.AddChild(f)
 			}
@@ -399,6 +442,24 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 					s.startWriter()
 					return dec, nil
 				}
+			case el.Space == NSSM && el.Name == "resume" && authenticated:
+				old, err := s.resumeSM(ctx, el)
+				if err != nil {
+					return nil, err
+				}
+				if old != nil {
+					s.resumedInto = old
+					return dec, nil
+				}
+				if err := s.flush(); err != nil {
+					return nil, err
+				}
+			case el.Space == NSSM && authenticated:
+				// XEP-0198 §3: <enable/> only after binding.
+				s.sendRaw(smFailed("unexpected-request", -1))
+				if err := s.flush(); err != nil {
+					return nil, err
+				}
 			case stanza.IsStanza(el) && !authenticated:
 				if !s.secure && cfg.RequireEncryption || !s.core.PreAuth(ctx, s, el) {
 					return nil, serr(stream.NotAuthorized, "authenticate first")
@@ -418,37 +479,56 @@ func (s *Session) negotiate(ctx context.Context, cfg Config, directTLS bool) (*x
 }
 
 // finish ends the stream after err: the stream error it calls for, the
-// session unbound, the connection closed once everything queued is written.
-func (s *Session) finish(err error) {
+// session unbound, the connection closed once everything queued is
+// written, what the client did not acknowledge handed over. A resumable
+// session whose connection failed is parked instead (XEP-0198): finish
+// then reports true.
+func (s *Session) finish(err error) (parked bool) {
+	bound := !s.full.IsZero()
+	if bound && s.park(err) {
+		return true
+	}
 	var se *streamErr
 	var xe *xmlstream.Error
 	var ne net.Error
-	cond, text := "", ""
+	var e *stream.Error
 	switch {
 	case errors.As(err, &se):
-		cond, text = string(se.Condition), se.Text
+		e = se
 	case errors.As(err, &xe):
-		cond, text = xe.Condition, xe.Msg
+		e = &stream.Error{Condition: stream.Condition(xe.Condition), Text: xe.Msg}
 	case errors.Is(err, xmlstream.ErrStreamEnd), errors.Is(err, errClosed):
 	case errors.As(err, &ne) && ne.Timeout():
-		cond = string(stream.ConnectionTimeout)
+		e = &stream.Error{Condition: stream.ConnectionTimeout}
 	default:
 		if err != nil {
 			s.Logger().Debug("stream ended", "err", err)
 		}
 	}
-	if cond != "" {
-		s.Logger().Info("stream error sent", "condition", cond, "text", text)
+	if e != nil {
+		s.Logger().Info("stream error sent", "condition", string(e.Condition), "text", e.Text)
 	}
 	// Unbind first: stanzas routed from now on go to other resources
 	// or offline storage, not to a stream that is closing.
-	if !s.full.IsZero() {
+	if bound {
 		s.core.Closed(s)
 	}
-	s.Close(cond, text)
-	if !s.full.IsZero() {
+	s.closeWith(e)
+	if bound {
+		s.wmu.Lock()
+		detached := s.detached
+		s.wmu.Unlock()
+		if detached {
+			// No writer will close the connection (XEP-0198).
+			s.fmu.Lock()
+			s.closeConn()
+			s.fmu.Unlock()
+			s.closeOnce.Do(func() { close(s.wclosed) })
+		}
 		<-s.wclosed
+		s.handOverUnacked()
 	}
+	return false
 }
 
 // appendStreamElement writes an element in the streams namespace with the
@@ -772,6 +852,12 @@ func (s *Session) stanzaLoop(ctx context.Context, dec *xmlstream.Decoder) error 
 			if s.handleCSI(el) {
 				continue
 			}
+			if ok, err := s.handleSM(el); ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			return serr(stream.UnsupportedStanzaType, "<"+el.Name+" xmlns=\""+el.Space+"\"/> is not supported")
 		}
 		// RFC 6120 §8.1.2.1: a client's 'from' must be its own JID (or absent).
@@ -785,10 +871,12 @@ func (s *Session) stanzaLoop(ctx context.Context, dec *xmlstream.Decoder) error 
 			if p := el.FirstChild(); p != nil && p.Space == stream.NSSession && p.Name == "session" {
 				// RFC 3921 session establishment: a no-op kept for old clients (RFC 6121 Appendix E).
 				_ = s.Send(stanza.New(stanza.NSClient, "iq", "type", stanza.Result, "id", el.ID()))
+				s.handled()
 				continue
 			}
 		}
 		s.core.Process(ctx, s, el)
+		s.handled()
 		if s.Closing() {
 			return errClosed
 		}

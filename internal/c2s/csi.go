@@ -85,15 +85,3 @@ func (s *Session) Inactive() bool {
 	defer s.wmu.Unlock()
 	return s.inactive
 }
-
-// releaseHeldLocked moves the held stanzas to the write queue (s.wmu
-// held) and reports whether the caller must start a writer.
-func (s *Session) releaseHeldLocked() bool {
-	if len(s.held) == 0 {
-		return false
-	}
-	q := s.queueLocked()
-	q.b = append(q.b, s.held...)
-	s.held = nil
-	return s.kickLocked()
-}

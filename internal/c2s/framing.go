@@ -2,6 +2,7 @@ package c2s
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
@@ -24,7 +25,26 @@ const (
 	// it is given on Write as one message: every Write holds whole
 	// elements (see modules/websocket).
 	WebSocketFraming
+	// BOSHFraming is WebSocketFraming carried by a BOSH connection
+	// manager (XEP-0124/XEP-0206, modules/bosh): the same <open/> and
+	// <close/> elements, which the connection manager translates to and
+	// from its <body/> wrappers. Only the transport's name differs.
+	BOSHFraming
 )
+
+// ReadNotifier is implemented by connections given to ServeFramed that
+// can tell when input arrives (modules/websocket, modules/bosh): an idle
+// session over one then waits with no goroutine of its own, in the
+// poller, as TCP sessions do (idle.go).
+type ReadNotifier interface {
+	// NotifyReadable arranges for f to be called once, as soon as a Read
+	// would return without waiting (input, the end of the stream or an
+	// error), and returns true; or, if that is already the case, returns
+	// false without keeping f. f must not block.
+	NotifyReadable(f func()) bool
+	// Buffered reports whether a Read would return data without waiting.
+	Buffered() bool
+}
 
 // NSFraming is the RFC 7395 framing namespace.
 const NSFraming = "urn:ietf:params:xml:ns:xmpp-framing"
@@ -47,6 +67,25 @@ type Server interface {
 	AcquireRemote(addr string) (release func(), ok bool)
 }
 
+// Lookuper is the part of module.Host that finds what the core provides.
+type Lookuper interface {
+	Lookup(name string) (any, bool)
+}
+
+// ServerOf returns the Server the core publishes on a host, for transport
+// modules; ok is false when there is none (offline tools load modules
+// without a core).
+func ServerOf(h Lookuper) (srv Server, ok bool, err error) {
+	v, ok := h.Lookup(ProvideName)
+	if !ok {
+		return nil, false, nil
+	}
+	if srv, ok = v.(Server); !ok {
+		return nil, false, errors.New("the core does not serve client sessions")
+	}
+	return srv, true, nil
+}
+
 // ServeFramed runs a client stream on conn with the given framing. secure
 // says the transport is already encrypted (the HTTP request came over TLS
 // or through a trusted proxy): no STARTTLS is offered over a framed
@@ -56,12 +95,15 @@ func ServeFramed(ctx context.Context, conn net.Conn, core Core, framing Framing,
 }
 
 // framed reports whether the session uses RFC 7395 framing.
-func (s *Session) framed() bool { return s.framing == WebSocketFraming }
+func (s *Session) framed() bool { return s.framing != StreamFraming }
 
 // Transport names the session's transport for metrics and the admin API.
 func (s *Session) Transport() string {
-	if s.framed() {
+	switch s.framing {
+	case WebSocketFraming:
 		return "websocket"
+	case BOSHFraming:
+		return "bosh"
 	}
 	return "tcp"
 }
@@ -125,4 +167,70 @@ func (s *Session) appendClose(buf []byte) []byte {
 		return append(buf, `<close xmlns="`+NSFraming+`"/>`...)
 	}
 	return append(buf, stream.Close...)
+}
+
+// SplitElements cuts what a framed session wrote into its top-level
+// elements, for transports that send each element on its own (RFC 7395)
+// or wrap them (BOSH): it calls send with each complete element of b
+// (white space between elements is dropped) and returns what is left,
+// the start of an element that a later Write completes. It relies on b
+// being XML as the session writes it: '<' and '>' only as markup or
+// inside quoted attribute values, no comments or CDATA sections.
+func SplitElements(b []byte, send func([]byte) error) ([]byte, error) {
+	depth, start := 0, -1
+	i := 0
+	for i < len(b) {
+		if b[i] != '<' {
+			i++
+			continue
+		}
+		if depth == 0 {
+			start = i
+		}
+		end := TagEnd(b, i)
+		if end < 0 {
+			break
+		}
+		switch {
+		case i+1 < len(b) && (b[i+1] == '?' || b[i+1] == '!'):
+			// XML declaration or comment: not part of an element.
+		case i+1 < len(b) && b[i+1] == '/':
+			depth--
+		case b[end-2] != '/':
+			depth++
+		}
+		i = end
+		if depth <= 0 {
+			depth = 0
+			if start >= 0 && b[start+1] != '?' && b[start+1] != '!' {
+				if err := send(b[start:end]); err != nil {
+					return nil, err
+				}
+			}
+			start = -1
+		}
+	}
+	if start >= 0 {
+		return b[start:], nil
+	}
+	return nil, nil
+}
+
+// TagEnd returns the offset just past the tag starting at b[i] ('<'),
+// skipping quoted attribute values, or -1 if the tag is incomplete.
+func TagEnd(b []byte, i int) int {
+	var quote byte
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return j + 1
+		}
+	}
+	return -1
 }

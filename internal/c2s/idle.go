@@ -19,14 +19,18 @@ import (
 // tls.Conn.Read holds the stack it grew while processing stanzas (8 KiB
 // after a TLS read, routing and a TLS write: the runtime shrinks a stack
 // only while less than a quarter of it is in use), and the decoder would
-// hold a read buffer. So a bound session instead waits for input on a
-// goroutine that does nothing else — its stack stays at the 2 KiB minimum
-// — with a readiness wait on the socket (syscall.RawConn.Read: no read, no
-// buffer), and hands the stream to a pool of worker goroutines, whose
-// stacks are already grown, when bytes arrive. The worker reads and
-// processes stanzas until the decoder returns xmlstream.ErrWouldBlock
-// (every byte read is consumed and the transport holds nothing more) and
-// gives the stream back.
+// hold a read buffer. So a bound session in a conversation waits for
+// input on a goroutine that does nothing else — its stack stays at the
+// 2 KiB minimum — with a readiness wait on the socket
+// (syscall.RawConn.Read: no read, no buffer), and hands the stream to a
+// pool of worker goroutines, whose stacks are already grown, when bytes
+// arrive. The worker reads and processes stanzas until the decoder
+// returns xmlstream.ErrWouldBlock (every byte read is consumed and the
+// transport holds nothing more) and gives the stream back. A session
+// silent for parkAfter gives up even that goroutine: its socket waits in
+// one epoll instance shared by all quiet sessions (the poller,
+// poll_linux.go), which starts a new goroutine for it when bytes arrive,
+// and sweeps their read deadlines (idle pings) once a second.
 //
 // "The transport holds nothing more" needs care with TLS: crypto/tls may
 // keep data it read from the socket but did not return yet, where no
@@ -198,36 +202,105 @@ func (s *Session) rawConn() syscall.RawConn {
 }
 
 // pending reports whether a read could return data without waiting for
-// the socket.
+// the socket (or, over a ReadNotifier, for the next message).
 func (s *Session) pending() bool {
+	if s.notifier != nil {
+		return s.rd.woke || s.notifier.Buffered()
+	}
 	return s.rd.woke || s.rd.full || s.rec != nil && s.rec.buffered()
 }
 
-// serveBound runs the stanza loop of a bound session: on this goroutine,
-// a readiness wait; on a pool worker, the reading and processing.
-func (s *Session) serveBound(ctx context.Context, dec *xmlstream.Decoder) error {
+// serveBound runs a bound session until its stream ends, then calls end
+// with the error that ended it. With a TLS connection over a socket, or a
+// ReadNotifier transport, the session is served by run and the poller;
+// otherwise (no TLS, as configuration allows, or a connection that is not
+// a socket) it reads on a goroutine of its own.
+func (s *Session) serveBound(ctx context.Context, dec *xmlstream.Decoder, end func(error)) {
 	raw := s.rawConn()
-	if raw == nil {
-		return s.stanzaLoop(ctx, dec)
+	notifier, _ := s.currentConn().(ReadNotifier)
+	p := idlePoller()
+	if p == nil || raw == nil && notifier == nil {
+		go func() { end(s.stanzaLoop(ctx, dec)) }()
+		return
 	}
-	s.ctx, s.dec = ctx, dec
+	s.ctx, s.dec, s.end, s.raw, s.notifier = ctx, dec, end, raw, notifier
 	s.resume = make(chan error, 1)
 	s.readyFn = s.ready
+	s.parkAfter = s.core.C2SConfig().ParkAfter
+	if s.parkAfter <= 0 {
+		s.parkAfter = defaultParkAfter
+	}
 	dec.SetPending(s.pending)
+	go s.run()
+}
+
+// defaultParkAfter is how long a session over a socket must be silent
+// before its waiting goroutine hands it to the poller (Config.ParkAfter).
+// A session in a conversation keeps the goroutine: waking it through the
+// runtime's own network poller costs less than through a second epoll
+// instance.
+const defaultParkAfter = 10 * time.Second
+
+// errQuiet: the session was silent for its parkAfter.
+var errQuiet = errors.New("c2s: quiet session")
+
+// run is the session's goroutine while it is active: pool workers read
+// and process its stanzas, and between bursts it waits for input (a
+// readiness wait, no read buffer). A session silent for parkAfter, and a
+// ReadNotifier session after each burst, is parked in the poller and the
+// goroutine ends; the poller starts a new one when input arrives or a
+// deadline passes.
+func (s *Session) run() {
 	for {
-		// The decoder may hold input already (stanzas pipelined after
-		// the bind request): a worker goes first.
-		dispatch(s)
-		if err := <-s.resume; !errors.Is(err, xmlstream.ErrWouldBlock) {
-			return err
-		}
-		if !s.pending() {
-			if err := s.waitReadable(raw); err != nil {
-				return err
+		if s.timedOut {
+			s.timedOut = false
+			rd := s.rd
+			rd.set = time.Time{}
+			if !time.Now().Before(rd.deadline()) && !s.onIdleShallow() {
+				s.stop(os.ErrDeadlineExceeded)
+				return
 			}
+		} else {
+			// A worker goes first: the decoder may hold input already
+			// (stanzas pipelined after the bind request).
+			dispatch(s)
+			if err := <-s.resume; !errors.Is(err, xmlstream.ErrWouldBlock) {
+				s.stop(err)
+				return
+			}
+			if s.pending() {
+				s.rd.woke = true
+				continue
+			}
+		}
+		err := errQuiet
+		if s.notifier == nil {
+			err = s.waitReadable()
+		}
+		if err == nil {
 			s.rd.woke = true // the next read does not block
+			continue
+		}
+		if !errors.Is(err, errQuiet) {
+			s.stop(err)
+			return
+		}
+		switch err := idlePoller().park(s); {
+		case err == nil, errors.Is(err, errParkedElsewhere):
+			return // the poller (or whoever woke the session) has it
+		case errors.Is(err, errReadable):
+			s.rd.woke = true
+		default:
+			s.stop(err)
+			return
 		}
 	}
+}
+
+// stop ends the session's stream on its goroutine.
+func (s *Session) stop(err error) {
+	idlePoller().forget(s)
+	s.end(err)
 }
 
 // ready is the syscall.RawConn.Read callback of waitReadable; it reads
@@ -256,19 +329,36 @@ func (s *Session) ready(fd uintptr) bool {
 }
 
 // waitReadable waits until the socket has data (or an error or EOF),
-// keeping the read deadlines and idle pings of deadlineReader.
-func (s *Session) waitReadable(raw syscall.RawConn) error {
+// keeping the read deadlines and idle pings of deadlineReader; errQuiet
+// once the session has been silent for s.parkAfter.
+func (s *Session) waitReadable() error {
 	rd := s.rd
 	for {
-		rd.arm()
+		dl := rd.deadline()
+		if quiet := s.LastActive().Add(s.parkAfter); quiet.Before(dl) {
+			dl = quiet
+		}
+		// Moving a deadline costs a timer update: one that lags by up to
+		// deadlineSlack fires early, and the wait goes on.
+		if dl.Before(rd.set) || dl.Sub(rd.set) > deadlineSlack {
+			_ = s.currentConn().SetReadDeadline(dl)
+			rd.set = dl
+		}
 		s.polled = false
-		err := raw.Read(s.readyFn)
+		err := s.raw.Read(s.readyFn)
 		if err == nil {
 			return nil
 		}
 		if isTimeout(err) {
 			rd.set = time.Time{}
-			if time.Now().Before(rd.deadline()) || rd.onIdle != nil && s.onIdleShallow() {
+			now := time.Now()
+			if now.Before(rd.deadline()) {
+				if !now.Before(s.LastActive().Add(s.parkAfter)) {
+					return errQuiet
+				}
+				continue
+			}
+			if s.onIdleShallow() {
 				continue
 			}
 		}
@@ -283,6 +373,16 @@ func (s *Session) onIdleShallow() bool {
 	ch := make(chan bool, 1)
 	go func() { ch <- s.rd.onIdle() }()
 	return <-ch
+}
+
+// closeConn closes the session's connection, and starts the session's
+// goroutine if it was parked in the poller: closing a socket takes it out
+// of the epoll set without an event, and the next read sees the close.
+func (s *Session) closeConn() {
+	_ = s.currentConn().Close()
+	if p := idlePoller(); p != nil {
+		p.wake(s)
+	}
 }
 
 // The worker pool: goroutines that read and process the stanzas of

@@ -3,12 +3,15 @@
 // establishment, then hands every stanza of a bound session to the core.
 // It is transport-agnostic above the net.Conn it is given: TCP with
 // STARTTLS, direct TLS (XEP-0368), WebSocket (RFC 7395 framing, see
-// framing.go and modules/websocket), and later a BOSH adapter.
+// framing.go and modules/websocket), and BOSH (modules/bosh).
 //
-// Each session has one reader goroutine (parsing and negotiation) and,
-// once bound, one writer goroutine that coalesces queued stanzas into a
-// single write. Producers never block: a session whose outbound queue
-// exceeds its limit is closed (a slow consumer).
+// A session is read by one goroutine at a time: its own during
+// negotiation; once bound, a pool worker whenever it has input, a small
+// waiting goroutine between bursts, and none once it has been quiet for a
+// while (idle.go). A writer goroutine runs while there is
+// something to write and coalesces queued stanzas into a single write.
+// Producers never block: a session whose outbound queue exceeds its limit
+// is closed (a slow consumer). Stream management (XEP-0198) is in sm.go.
 package c2s
 
 import (
@@ -19,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
@@ -53,30 +57,49 @@ type Session struct {
 	// only while there is something to write. fmu serialises flushes and
 	// the final close, so that no goroutine closes the connection while
 	// another is still writing to it.
-	fmu       sync.Mutex
-	wmu       sync.Mutex
-	wq, ws    *wbuffer // queue being filled; spare (nil while idle)
-	writing   bool     // bound: writes are asynchronous
-	wactive   bool     // a writer goroutine runs
-	closing   bool     // no more stanzas accepted; close after flush
-	inactive  bool     // XEP-0352: the client said <inactive/>
-	held      []byte   // stanzas held back while inactive (csi.go)
-	wclosed   chan struct{}
-	closeOnce sync.Once
-	maxQueue  int
+	fmu      sync.Mutex
+	wmu      sync.Mutex
+	wq, ws   *wbuffer // queue being filled; spare (nil while idle)
+	writing  bool     // bound: writes are asynchronous
+	wactive  bool     // a writer goroutine runs
+	closing  bool     // no more stanzas accepted; close after flush
+	inactive bool     // XEP-0352: the client said <inactive/>
+	held     []byte   // stanzas held back while inactive (csi.go)
+	wclosed  chan struct{}
+	// Stream management (sm.go), under wmu.
+	sm          *smState
+	detached    bool          // no connection: stanzas go to the SM queue only
+	parked      bool          // detached and the reader stopped: waiting for <resume/>
+	ended       bool          // ended for good (no resumption)
+	takeover    chan struct{} // a resumption waits for this session to park
+	expiry      *time.Timer   // ends a parked session
+	resumedInto *Session      // negotiation only: the session this stream resumed
+	closeOnce   sync.Once
+	maxQueue    int
 
 	scratch event.Event // reused by the core for each stanza this session sends
 
 	// Reading (see idle.go): set by the reading goroutine before the
 	// session is bound, then used by it and the pool worker it hands the
 	// stream to, one at a time.
-	rd      *deadlineReader
-	rec     *recordConn // under the tls.Conn, when there is one
-	ctx     context.Context
-	dec     *xmlstream.Decoder
-	resume  chan error // a worker's stanzaLoop result
-	readyFn func(uintptr) bool
-	polled  bool
+	rd        *deadlineReader
+	rec       *recordConn // under the tls.Conn, when there is one
+	raw       syscall.RawConn
+	notifier  ReadNotifier // a framed transport's, instead of raw
+	wakeFn    func()       // the notifier's callback
+	ctx       context.Context
+	dec       *xmlstream.Decoder
+	end       func(error) // called once the stream ended
+	resume    chan error  // a worker's stanzaLoop result
+	readyFn   func(uintptr) bool
+	polled    bool
+	timedOut  bool          // the poller woke the session for its read deadline
+	parkAfter time.Duration // silence before the session is parked in the poller
+	// In the poller (poll_linux.go), under its mu: the session's token,
+	// whether its socket is registered, and whether it waits there.
+	ptoken     uint64
+	registered bool
+	pparked    bool
 	// Write deadline last set (unix nanos; flushes hold fmu).
 	wdeadline int64
 
@@ -149,10 +172,18 @@ func (s *Session) Started() time.Time { return s.started }
 func (s *Session) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
 
 // Secure implements module.Session.
-func (s *Session) Secure() bool { return s.secure }
+func (s *Session) Secure() bool {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.secure
+}
 
 // RemoteAddr implements module.Session.
-func (s *Session) RemoteAddr() string { return s.remote }
+func (s *Session) RemoteAddr() string {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.remote
+}
 
 // Presence implements module.Session.
 func (s *Session) Presence() *stanza.Element {
@@ -265,33 +296,75 @@ func (s *Session) kickLocked() bool {
 // namespace declaration (the stream's default applies).
 func (s *Session) Send(st *stanza.Element) error {
 	s.wmu.Lock()
-	if s.closing {
+	if s.ended || s.closing && s.sm == nil {
 		s.wmu.Unlock()
 		return errClosed
 	}
 	metrics.StanzaOut(st.Name)
+	if s.detached || s.closing || s.sm != nil && s.sm.full() {
+		// XEP-0198: kept for a resumption, or, for a session that is
+		// ending, with what the client did not acknowledge, to be handed
+		// over in order.
+		return s.keepLocked(st)
+	}
 	if s.inactive && !important(st) && len(s.held) < maxHeld {
 		s.held = st.Append(s.held, stanza.NSClient) // XEP-0352: later
+		if s.sm != nil {
+			s.sm.heldEnds = append(s.sm.heldEnds, len(s.held))
+		}
 		s.wmu.Unlock()
 		return nil
 	}
 	q := s.queueLocked()
 	if len(s.held) > 0 { // what was held goes first
-		q.b = append(q.b, s.held...)
-		s.held = nil
+		s.moveHeldLocked(func(b []byte) { q.b = append(q.b, b...) })
 	}
+	from := len(q.b)
 	q.b = st.Append(q.b, stanza.NSClient)
 	queued := len(q.b)
-	over := s.maxQueue > 0 && queued > s.maxQueue
-	kick := !over && s.kickLocked()
-	s.wmu.Unlock()
-	if over {
+	if s.maxQueue > 0 && queued > s.maxQueue {
+		// A slow consumer: the stanza is not written, and the session
+		// ends; the caller routes the stanza elsewhere unless stream
+		// management keeps it for the handover.
+		q.b = q.b[:from]
+		s.wmu.Unlock()
 		s.Logger().Warn("slow consumer closed", "queued", queued)
 		s.Close(string(stream.PolicyViolation), "too much unread data")
-		return errClosed
+		return s.Send(st)
 	}
+	s.recordLocked(q, from)
+	kick := s.kickLocked()
+	s.wmu.Unlock()
 	if kick {
 		go s.writeLoop()
+	}
+	return nil
+}
+
+// keepLocked keeps a stanza in the stream management queue only (s.wmu
+// held, and released): for a detached session, to be written after
+// <resumed/>; for a session that is ending, to be handed over with the
+// stanzas the client did not acknowledge. A live or detached session
+// past sm_max_unacked stanzas, or 4 MiB of them (Config.MaxQueue), is
+// ended. A message for a detached session
+// is reported to the core (push notifications).
+func (s *Session) keepLocked(st *stanza.Element) error {
+	m := s.sm
+	if m.unacked() >= 2*m.max || len(m.buf)-m.start >= 2*m.maxSize {
+		s.wmu.Unlock()
+		return errClosed // ending, and more than enough kept: route it elsewhere
+	}
+	m.push(st.Append(nil, stanza.NSClient), time.Now().Unix())
+	n, size := m.unacked(), len(m.buf)-m.start
+	over := !s.closing && (n > m.max || size > m.maxSize)
+	notify := s.detached && !s.closing && st.Name == stanza.KindMessage && important(st)
+	s.wmu.Unlock()
+	if over {
+		s.Logger().Warn("session ended: too many unacknowledged stanzas", "unacked", n, "bytes", size)
+		go s.Close(string(stream.PolicyViolation), "too many unacknowledged stanzas")
+	}
+	if notify {
+		s.core.Queued(s, st)
 	}
 	return nil
 }
@@ -300,7 +373,7 @@ func (s *Session) Send(st *stanza.Element) error {
 func (s *Session) sendRaw(b []byte) {
 	s.wmu.Lock()
 	kick := false
-	if !s.closing {
+	if !s.closing && !s.detached {
 		q := s.queueLocked()
 		q.b = append(q.b, b...)
 		kick = s.kickLocked()
@@ -314,19 +387,33 @@ func (s *Session) sendRaw(b []byte) {
 // Close ends the stream: an optional stream error, the closing tag, then
 // the connection is closed once everything queued has been written.
 func (s *Session) Close(condition, text string) {
+	var e *stream.Error
+	if condition != "" {
+		e = &stream.Error{Condition: stream.Condition(condition), Text: text}
+	}
+	s.closeWith(e)
+}
+
+// closeWith is Close with a stream error (nil: none).
+func (s *Session) closeWith(e *stream.Error) {
 	s.wmu.Lock()
-	if s.closing {
+	if s.closing || s.ended {
 		s.wmu.Unlock()
 		return
 	}
 	s.closing = true
+	if s.detached {
+		// No connection to write to (XEP-0198). A parked session ends
+		// here; otherwise its reader is stopping and ends it.
+		s.wmu.Unlock()
+		s.terminate()
+		return
+	}
 	q := s.queueLocked()
 	if len(s.held) > 0 {
-		q.b = append(q.b, s.held...)
-		s.held = nil
+		s.moveHeldLocked(func(b []byte) { q.b = append(q.b, b...) })
 	}
-	if condition != "" {
-		e := &stream.Error{Condition: stream.Condition(condition), Text: text}
+	if e != nil {
 		q.b = s.appendStreamError(q.b, e)
 	}
 	q.b = s.appendClose(q.b)
@@ -343,7 +430,7 @@ func (s *Session) Close(condition, text string) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	_ = s.flushLocked()
-	_ = s.currentConn().Close()
+	s.closeConn()
 }
 
 // flush writes whatever is queued, synchronously.
@@ -363,6 +450,7 @@ func (s *Session) flushLocked() error {
 		return nil
 	}
 	s.wq, s.ws = s.ws, nil // b and the queue never share a buffer
+	b.b = s.appendAckRequestLocked(b.b)
 	s.wmu.Unlock()
 	conn := s.currentConn()
 	// Setting a deadline costs a timer update: move it only when less
@@ -393,8 +481,19 @@ func (s *Session) writeLoop() {
 		s.wmu.Lock()
 		if err != nil {
 			s.Logger().Debug("write failed", "err", err)
+			if s.resumableLocked() {
+				// XEP-0198: what was written may be lost, and is in the
+				// SM queue. The reader sees the closed connection and
+				// parks the session.
+				s.detachLocked()
+				s.wactive = false
+				s.wmu.Unlock()
+				s.closeConn()
+				s.fmu.Unlock()
+				return
+			}
 			s.closing = true
-		} else if s.wq != nil && len(s.wq.b) > 0 {
+		} else if s.wq != nil && len(s.wq.b) > 0 && !s.detached {
 			s.wmu.Unlock()
 			s.fmu.Unlock()
 			continue
@@ -409,7 +508,7 @@ func (s *Session) writeLoop() {
 		}
 		s.wmu.Unlock()
 		if final {
-			_ = s.currentConn().Close()
+			s.closeConn()
 		}
 		s.fmu.Unlock()
 		if final {

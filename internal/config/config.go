@@ -128,6 +128,12 @@ type C2S struct {
 	// disconnected. 0 disables the limit.
 	ReadRate, ReadBurst int64
 	AuthThrottle        AuthThrottle
+	// SMResumeTimeout is how long a session whose connection failed is
+	// kept for the client to resume it (XEP-0198); default 5m, 0 turns
+	// resumption off. SMMaxUnacked is how many stanzas a client may
+	// leave unacknowledged (default 1000).
+	SMResumeTimeout time.Duration
+	SMMaxUnacked    int
 }
 
 // AuthThrottle limits failed authentication attempts per window. A zero
@@ -240,6 +246,8 @@ func Default() *Config {
 			ReadRate:            64000,
 			ReadBurst:           1000000,
 			AuthThrottle:        AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
+			SMResumeTimeout:     5 * time.Minute,
+			SMMaxUnacked:        1000,
 		},
 		Modules: Modules{Enabled: slices.Clone(DefaultModules)},
 		HTTP:    defaultHTTP(),

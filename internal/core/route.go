@@ -382,6 +382,14 @@ func (s *Server) fallback(ctx context.Context, origin event.Origin, st *stanza.E
 	}
 	if dest == "full" {
 		if sess := s.dir.lookupFull(to.String()); sess != nil {
+			if kind == stanza.KindIQ && typ == stanza.Get && st.Child(nsPing, "ping") != nil && sess.Hibernated() {
+				// A ping to a client whose connection was lost and that
+				// may resume (XEP-0198): the server answers for it, so
+				// that a room pinging its occupants (XEP-0410) or a
+				// contact does not take it for gone while it sleeps.
+				_ = s.RouteFromServer(ctx, stanza.ResultReply(st, nil))
+				return
+			}
 			_ = sess.Send(st)
 			return
 		}

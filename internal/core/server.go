@@ -96,11 +96,13 @@ type Server struct {
 	listeners []net.Listener
 	conns     sync.WaitGroup
 	tracked   sync.Map // *c2s.Session → struct{}
-	ipMu      sync.Mutex
-	ipConns   map[string]int // open connections per remote address
-	ctx       context.Context
-	cancel    context.CancelFunc
-	stopping  atomic.Bool
+	// resumptions are the resumable sessions (XEP-0198).
+	resumptions *c2s.Resumptions
+	ipMu        sync.Mutex
+	ipConns     map[string]int // open connections per remote address
+	ctx         context.Context
+	cancel      context.CancelFunc
+	stopping    atomic.Bool
 }
 
 // New builds a server: hosts, certificates and module generations. It does
@@ -108,15 +110,16 @@ type Server struct {
 func New(opts *Options, driver storage.Driver, log *slog.Logger) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		log:       log,
-		driver:    driver,
-		global:    event.NewBus("global", log),
-		dir:       newDirectory(),
-		hosts:     map[string]*host{},
-		iqPending: map[string]chan *stanza.Element{},
-		ipConns:   map[string]int{},
-		ctx:       ctx,
-		cancel:    cancel,
+		log:         log,
+		driver:      driver,
+		global:      event.NewBus("global", log),
+		dir:         newDirectory(),
+		hosts:       map[string]*host{},
+		iqPending:   map[string]chan *stanza.Element{},
+		ipConns:     map[string]int{},
+		ctx:         ctx,
+		resumptions: c2s.NewResumptions(),
+		cancel:      cancel,
 		info: module.ServerInfo{Name: "Metronome", Version: Version,
 			OS: runtime.GOOS + "/" + runtime.GOARCH, Started: time.Now()},
 	}
@@ -531,6 +534,9 @@ func (s *Server) Accounts(hostName string) (*account.Manager, bool) {
 	}
 	return h.accounts, true
 }
+
+// Sessions returns the bound sessions of a host (hibernated ones too).
+func (s *Server) Sessions(host string) []*c2s.Session { return s.dir.all(host) }
 
 // SessionCount is the number of bound sessions.
 func (s *Server) SessionCount() int { return s.dir.count() }

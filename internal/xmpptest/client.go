@@ -47,9 +47,40 @@ func (s *Server) Login(t testing.TB, full, password string) *Client {
 
 // Connect is Login without a testing.TB; directTLS uses the XEP-0368 listener.
 func (s *Server) Connect(full, password string, directTLS bool) (*Client, error) {
+	c, _, err := s.connect(full, password, directTLS, nil)
+	return c, err
+}
+
+// Resume connects and authenticates like Connect, then asks to resume
+// the XEP-0198 session previd, having handled h stanzas of it. It returns
+// the server's answer, <resumed/> or <failed/>. After <failed/> the
+// client has no resource: Bind binds one.
+func (s *Server) Resume(full, password, previd string, h uint32) (*Client, *stanza.Element, error) {
+	var answer *stanza.Element
+	c, _, err := s.connect(full, password, false, func(c *Client) (bool, error) {
+		c.write(`<resume xmlns="urn:xmpp:sm:3" previd="` + previd + `" h="` + fmt.Sprint(h) + `"/>`)
+		el, err := c.dec.Element()
+		if err != nil {
+			return false, err
+		}
+		answer = el
+		return true, nil
+	})
+	return c, answer, err
+}
+
+// Bind binds a resource on a client that authenticated and did not
+// bind (after a failed Resume); the answer comes through Recv.
+func (c *Client) Bind(t testing.TB, resource string) {
+	c.Send(t, `<iq type="set" id="bind2"><bind xmlns="`+stream.NSBind+`"><resource>`+resource+`</resource></bind></iq>`)
+}
+
+// connect negotiates a stream up to binding; afterAuth, if not nil, runs
+// after authentication instead of binding when it returns true.
+func (s *Server) connect(full, password string, directTLS bool, afterAuth func(*Client) (bool, error)) (*Client, bool, error) {
 	j, err := jid.Parse(full)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	addr := s.C2SAddr
 	if directTLS {
@@ -57,7 +88,7 @@ func (s *Server) Connect(full, password string, directTLS bool) (*Client, error)
 	}
 	raw, err := net.DialTimeout("tcp", addr, Timeout)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	_ = raw.SetDeadline(time.Now().Add(Timeout))
 	c := &Client{conn: raw, in: make(chan *stanza.Element, 1024)}
@@ -66,12 +97,12 @@ func (s *Server) Connect(full, password string, directTLS bool) (*Client, error)
 		tc := tls.Client(raw, tlsCfg)
 		if err := tc.Handshake(); err != nil {
 			raw.Close()
-			return nil, err
+			return nil, false, err
 		}
 		c.conn = tc
 	}
 	c.dec = xmlstream.NewDecoder(c.conn, xmlstream.Limits{MaxBytes: 1 << 20})
-	fail := func(err error) (*Client, error) { c.conn.Close(); return nil, err }
+	fail := func(err error) (*Client, bool, error) { c.conn.Close(); return nil, false, err }
 	features, err := c.open(j.Domain())
 	if err != nil {
 		return fail(err)
@@ -105,6 +136,18 @@ func (s *Server) Connect(full, password string, directTLS bool) (*Client, error)
 	if c.Features, err = c.open(j.Domain()); err != nil {
 		return fail(err)
 	}
+	if afterAuth != nil {
+		done, err := afterAuth(c)
+		if err != nil {
+			return fail(err)
+		}
+		if done {
+			c.JID = j
+			_ = c.conn.SetDeadline(time.Time{})
+			go c.readLoop()
+			return c, true, nil
+		}
+	}
 	bind := `<iq type="set" id="bind1"><bind xmlns="` + stream.NSBind + `">`
 	if r := j.Resource(); r != "" {
 		bind += "<resource>" + string(stanza.AppendEscaped(nil, r, false)) + "</resource>"
@@ -122,7 +165,7 @@ func (s *Server) Connect(full, password string, directTLS bool) (*Client, error)
 	}
 	_ = c.conn.SetDeadline(time.Time{})
 	go c.readLoop()
-	return c, nil
+	return c, false, nil
 }
 
 func (c *Client) open(domain string) (*stanza.Element, error) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,6 +87,23 @@ type Server struct {
 	HTTP      *httpd.Server
 	HTTPSAddr string
 	HTTPAddr  string
+
+	stopOnce sync.Once
+}
+
+// Stop shuts the server down as the daemon does on SIGTERM (it is also
+// done at the end of the test).
+func (s *Server) Stop(t testing.TB) {
+	s.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if s.HTTP != nil {
+			_ = s.HTTP.Shutdown(ctx)
+		}
+		if err := s.Core.Shutdown(ctx); err != nil {
+			t.Errorf("xmpptest: shutdown: %v", err)
+		}
+	})
 }
 
 func quoteList(xs []string) string {
@@ -143,6 +161,9 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("xmpptest: %v", err)
 	}
+	// Quiet sessions leave their goroutine for the poller after 10s in
+	// the daemon; here after a moment, so that tests go through it.
+	copts.C2S.ParkAfter = 100 * time.Millisecond
 	var w io.Writer = io.Discard
 	if os.Getenv("METRONOME_TEST_LOG") != "" {
 		w = os.Stderr
@@ -164,14 +185,10 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	}
 	addrs := srv.Addrs()
 	s := &Server{Core: srv, Driver: o.driver, Config: cfg, C2SAddr: addrs[0].String(), TLSAddr: addrs[1].String()}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if hs != nil {
-			_ = hs.Shutdown(ctx)
-		}
-		_ = srv.Shutdown(ctx)
-	})
+	if hs != nil {
+		s.HTTP = hs
+	}
+	t.Cleanup(func() { s.Stop(t) })
 	if hs != nil {
 		hs.SetOps(app.NewOps(srv, hs))
 		if err := hs.Start(srv.TLSConfig().GetCertificate); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,12 +41,11 @@ func query(t *testing.T, c *xmpptest.Client, inner string) page {
 	return p
 }
 
-var querySeq int
+var querySeq atomic.Int64 // tests run in parallel
 
 func tryQuery(t *testing.T, c *xmpptest.Client, inner string) (page, error) {
 	t.Helper()
-	querySeq++
-	id := fmt.Sprintf("q%d", querySeq)
+	id := fmt.Sprintf("q%d", querySeq.Add(1))
 	c.Send(t, `<iq type="set" id="`+id+`"><query xmlns="urn:xmpp:mam:2" queryid="`+id+`">`+inner+`</query></iq>`)
 	var p page
 	for {

@@ -40,7 +40,9 @@ import (
 // message for an existing local account finds no available resource with a
 // non-negative priority. Stanza is the message (not to be mutated: copy
 // first), To the recipient's bare JID, From the sender, Origin the sender's
-// origin. A handler that stores the message returns Handled; one that wants
+// origin. Data may be the time.Time the message was first sent, when the
+// core hands over a message a session never acknowledged (XEP-0198). A
+// handler that stores the message returns Handled; one that wants
 // the message bounced returns event.Error(...). If no handler stops the
 // event, the message is bounced with service-unavailable.
 const EventOffline = "message/offline"

@@ -151,7 +151,13 @@ func (o *Offline) store(ctx context.Context, ev *event.Event) event.Verdict {
 	}
 	now := o.now().UTC()
 	c := st.Copy()
-	c.AddChild(stanza.New(NSDelay, "delay", "from", o.h.Name(), "stamp", Stamp(now))).AddText("Offline Storage")
+	stamp := now
+	if t, ok := ev.Data.(time.Time); ok && !t.IsZero() && t.Before(now) {
+		// A message a session never acknowledged (XEP-0198 §4): the
+		// time it was first sent.
+		stamp = t
+	}
+	c.AddChild(stanza.New(NSDelay, "delay", "from", o.h.Name(), "stamp", Stamp(stamp))).AddText("Offline Storage")
 	item := storage.Item{When: now, With: ev.From.Bare().String(), Type: "message", Value: []byte(c.String())}
 	if _, err := o.archive.Append(ctx, user, item); err != nil {
 		o.h.Logger().Error("offline store failed", "user", ev.To.String(), "err", err)

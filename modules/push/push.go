@@ -13,8 +13,10 @@
 // every node of that service, <disable jid='…' node='…'/> only that one.
 //
 // Notifications: mod.offline fires message/offline/stored once it stored a
-// message; the module then counts the message (the count is kept in memory
-// and reset when one of the user's sessions binds a resource) and, on a
+// message, and the core fires message/hibernated when a message is kept
+// for a session whose connection was lost and that waits for the client
+// to resume it (XEP-0198: a phone asleep); the module then counts the message (the count is kept in memory
+// and reset when one of the user's sessions binds a resource or is resumed) and, on a
 // goroutine, sends to each registration an IQ set with a pubsub publish to
 // the node whose item is a <notification/> carrying a urn:xmpp:push:summary
 // form (message-count, last-message-sender as a bare JID unless
@@ -23,8 +25,8 @@
 // item-not-found, disables that registration (§6.1); other errors and
 // timeouts are logged.
 //
-// Not implemented: notifications for anything but offline messages
-// (subscription requests, messages archived by mod.mam when the offline
+// Not implemented: notifications for anything but messages (subscription
+// requests, messages archived by mod.mam when the offline
 // queue is full), per-registration body settings (§9 recommends against
 // in-band settings), and re-enabling a registration disabled after errors.
 package push
@@ -132,7 +134,9 @@ func (p *Push) Provision(h module.Host) error {
 	module.OnIQ(h, "bare", stanza.Set, NS, "enable", event.PrioDefault, module.Bounded(p.enable))
 	module.OnIQ(h, "bare", stanza.Set, NS, "disable", event.PrioDefault, module.Bounded(p.disable))
 	h.Hook(eventStored, event.PrioDefault, p.stored)
+	h.Hook(module.EventMessageHibernated, event.PrioDefault, p.stored)
 	h.Hook(module.EventSessionBound, event.PrioDefault, p.bound)
+	h.Hook(module.EventSessionResumed, event.PrioDefault, p.bound)
 	module.OnUserDeleted(h, p.userDeleted)
 	return nil
 }
@@ -255,7 +259,7 @@ type summary struct {
 	body   string
 }
 
-// stored handles message/offline/stored: it counts the message and hands
+// stored handles message/offline/stored and message/hibernated: it counts the message and hands
 // the notifications to a goroutine so that delivery never waits for them.
 func (p *Push) stored(ctx context.Context, ev *event.Event) event.Verdict {
 	user := ev.To.Bare()

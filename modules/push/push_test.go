@@ -3,6 +3,7 @@ package push_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/metronome-xmpp/metronome/internal/xmpptest"
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
@@ -94,6 +95,66 @@ func TestNotify(t *testing.T) {
 	romeo.Send(t, `<message to="juliet@localhost" type="chat" id="m4"><body>four</body></message>`)
 	romeo.ExpectNothing(t)
 	app.ExpectNothing(t)
+}
+
+// TestNotifyHibernated: a message for a session whose connection was
+// lost, waiting to be resumed (XEP-0198), is notified; the count starts
+// over when the session is resumed.
+func TestNotifyHibernated(t *testing.T) {
+	t.Parallel()
+	srv, romeo, app := setup(t)
+	enable(t, srv, "n1", "")
+	j := srv.Login(t, "juliet@localhost/phone", "password")
+	j.Send(t, `<enable xmlns="urn:xmpp:sm:3" resume="true"/>`)
+	enabled := j.Recv(t)
+	if enabled.Name != "enabled" || enabled.Attr("id") == "" {
+		t.Fatalf("enable: %s", enabled)
+	}
+	j.Send(t, `<presence/>`)
+	j.Expect(t, `<presence/>`)
+	j.Kill()
+	// The server parks the session once it reads the end of the connection.
+	deadline := time.Now().Add(10 * time.Second)
+	for !hibernated(srv, "juliet@localhost/phone") {
+		if time.Now().After(deadline) {
+			t.Fatal("the session was not hibernated")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat" id="m1"><body>wake up</body></message>`)
+	answer(t, app, app.Expect(t, publish("n1", "1", "romeo@localhost")).ID())
+	romeo.Send(t, `<message to="juliet@localhost" type="chat" id="m2"><body>again</body></message>`)
+	answer(t, app, app.Expect(t, publish("n1", "2", "romeo@localhost")).ID())
+	// Chat states alone wake nobody.
+	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`)
+	app.ExpectNothing(t)
+
+	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", enabled.Attr("id"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if answerEl.Name != "resumed" {
+		t.Fatalf("resume: %s", answerEl)
+	}
+	c.Expect(t, `<message id="m1"/>`)
+	c.Expect(t, `<message id="m2"/>`)
+	c.Kill()
+	for !hibernated(srv, "juliet@localhost/phone") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat" id="m3"><body>three</body></message>`)
+	answer(t, app, app.Expect(t, publish("n1", "1", "romeo@localhost")).ID())
+}
+
+// hibernated reports whether the session of full waits for a resumption.
+func hibernated(srv *xmpptest.Server, full string) bool {
+	for _, s := range srv.Core.Sessions("localhost") {
+		if s.JID().String() == full {
+			return s.Hibernated()
+		}
+	}
+	return false
 }
 
 // TestErrorDisables: a publish answered with an error of type cancel

@@ -261,7 +261,7 @@ func TestSlixmppReload(t *testing.T) {
 		t.Logf("metronomectl reload refused, as expected:\n%s", out)
 	}
 	// The daemon's own check: SIGHUP makes it re-read the same file.
-	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := s.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	l := s.waitLog("reload refused", 10*time.Second)
@@ -303,4 +303,63 @@ func TestSlixmppReload(t *testing.T) {
 	sc.send("QUIT")
 	sc.wait()
 	s.stop()
+}
+
+// TestSlixmppStreamResumption: slixmpp's XEP-0198 plugin resumes its
+// session after its TCP connection was aborted mid-conversation; every
+// message arrives once, in order.
+func TestSlixmppStreamResumption(t *testing.T) {
+	t.Parallel()
+	requireSlixmpp(t)
+	s := startServer(t, serverConfig{})
+	s.addUser("romeo", password)
+	s.addUser("juliet", password)
+	out := s.runScript(t, "sm", "--mode", "resume", "--password", password)
+	line(t, out, "OK enabled")
+	line(t, out, "OK resumed")
+	line(t, out, "OK messages count=10 in order, none duplicated")
+	line(t, out, "OK answer over the resumed stream")
+	s.waitLog("session hibernated", 5*time.Second)
+	s.waitLog("session resumed", 5*time.Second)
+	s.stop()
+}
+
+// TestSlixmppStreamRestart restarts the server between a hibernated
+// session's messages and its return, gracefully and by SIGKILL: stanzas
+// the server acknowledged are delivered after the restart, and the
+// messages the hibernated session never got are found offline (after a
+// graceful stop) or in the archive (after a crash).
+func TestSlixmppStreamRestart(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		name := "graceful"
+		if crash {
+			name = "crash"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			requireSlixmpp(t)
+			s := startServer(t, serverConfig{Modules: append([]string{"mam"}, defaultModules...)})
+			s.addUser("romeo", password)
+			s.addUser("juliet", password)
+			s.addUser("nurse", password)
+			args := []string{"--mode", "restart", "--password", password}
+			if crash {
+				args = append(args, "--crash")
+			}
+			sc := s.startScript(t, "sm", args...)
+			sc.expect("READY", 30*time.Second)
+			s.restart(crash)
+			sc.send("GO")
+			out := sc.wait()
+			line(t, out, "OK acknowledged")
+			line(t, out, "OK resumption refused after the restart")
+			if crash {
+				line(t, out, "OK juliet found nurse messages in archive count=3")
+			} else {
+				line(t, out, "OK juliet found nurse messages in offline count=3")
+			}
+			line(t, out, "OK acknowledged messages survived count=5")
+			s.stop()
+		})
+	}
 }

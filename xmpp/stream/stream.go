@@ -54,6 +54,9 @@ const (
 type Error struct {
 	Condition Condition
 	Text      string
+	// App is an application-specific condition (RFC 6120 §4.9.4), such
+	// as XEP-0198's <handled-count-too-high/>; nil for none.
+	App *stanza.Element
 }
 
 // Error implements error.
@@ -73,6 +76,9 @@ func (e *Error) Append(buf []byte) []byte {
 		buf = append(buf, `<text xmlns="`+NSErrors+`" xml:lang="en">`...)
 		buf = stanza.AppendEscaped(buf, e.Text, false)
 		buf = append(buf, "</text>"...)
+	}
+	if e.App != nil {
+		buf = e.App.Append(buf, "")
 	}
 	return append(buf, "</stream:error>"...)
 }
