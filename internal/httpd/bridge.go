@@ -64,6 +64,7 @@ func (b *bridge) Cleanup() error {
 	if b.srv != nil {
 		b.srv.routes.drop(b.owner)
 		b.srv.hosts.drop(b.owner)
+		b.srv.dropShutdownHooks(b.owner)
 	}
 	return nil
 }

@@ -136,6 +136,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	st.mux.ServeHTTP(w, r)
 }
 
+// Preflighter is implemented by route handlers that answer CORS
+// preflight requests themselves, with their own origin policy (the bosh
+// module's allowed_origins). The server hands them the OPTIONS request
+// instead of applying [http] cors_origins.
+type Preflighter interface {
+	ServePreflight(w http.ResponseWriter, r *http.Request)
+}
+
 // preflight answers a CORS preflight request for the route the real
 // request would reach.
 func (s *Server) preflight(st *muxState, w http.ResponseWriter, r *http.Request) {
@@ -149,6 +157,10 @@ func (s *Server) preflight(st *muxState, w http.ResponseWriter, r *http.Request)
 	}
 	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
 		info.route = routeLabel(rt)
+	}
+	if p, ok := rt.handler.(Preflighter); ok {
+		p.ServePreflight(w, r)
+		return
 	}
 	if !s.corsHeaders(w, r, rt) {
 		w.WriteHeader(http.StatusForbidden)

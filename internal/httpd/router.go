@@ -212,6 +212,11 @@ func (r *hostRouter) Handle(pattern string, h http.Handler, opts ...module.Route
 
 func (r *hostRouter) BaseURL() string { return r.s.BaseURL(r.host) }
 
+var _ ShutdownNotifier = (*hostRouter)(nil)
+
+// OnShutdown implements ShutdownNotifier.
+func (r *hostRouter) OnShutdown(f func()) { r.s.addShutdownHook(r.owner, f) }
+
 // hostViews maps host names to the module.Host of their current "http"
 // module instance, for the admin operations.
 type hostViews struct {

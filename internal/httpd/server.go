@@ -112,6 +112,7 @@ type Server struct {
 	addrs     []net.Addr
 	wg        sync.WaitGroup
 	started   bool
+	hooks     map[uint64][]func() // OnShutdown functions by owner
 }
 
 // New validates cfg and returns a server that does not listen yet.
@@ -296,7 +297,14 @@ func (s *Server) MetricsAddr() net.Addr {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := slices.Clone(s.servers)
+	var hooks []func()
+	for _, fs := range s.hooks {
+		hooks = append(hooks, fs...)
+	}
 	s.mu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
 	var errs []error
 	for _, srv := range servers {
 		if err := srv.Shutdown(ctx); err != nil {
@@ -306,6 +314,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)
+}
+
+// ShutdownNotifier is implemented by the module.Router the server
+// publishes. Handlers that hold requests open (BOSH long polling) register
+// a function that answers them when the server shuts down, which
+// otherwise waits for them until its deadline.
+type ShutdownNotifier interface {
+	// OnShutdown registers f, called at the start of Shutdown. The
+	// registration ends when the module generation unloads.
+	OnShutdown(f func())
+}
+
+func (s *Server) addShutdownHook(owner uint64, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hooks == nil {
+		s.hooks = make(map[uint64][]func())
+	}
+	s.hooks[owner] = append(s.hooks[owner], f)
+}
+
+func (s *Server) dropShutdownHooks(owner uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.hooks, owner)
 }
 
 // BaseURL is the public base URL of host's routes (see module.Router).

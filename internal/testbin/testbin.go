@@ -1,7 +1,8 @@
 // Package testbin builds the metronome and metronomectl binaries once per
 // test process, for tests that run the real daemon (test/integration,
-// examples/plugins), and hands out free loopback ports. Binaries are built
-// with -race when the test binary itself is.
+// test/browser, examples/plugins), runs the daemon for them (Daemon), and
+// hands out free loopback ports. Binaries are built with -race when the
+// test binary itself is.
 package testbin
 
 import (

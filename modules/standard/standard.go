@@ -5,6 +5,7 @@ package standard
 import (
 	_ "github.com/metronome-xmpp/metronome/modules/adhoc"
 	_ "github.com/metronome-xmpp/metronome/modules/blocking"
+	_ "github.com/metronome-xmpp/metronome/modules/bosh"
 	_ "github.com/metronome-xmpp/metronome/modules/carbons"
 	_ "github.com/metronome-xmpp/metronome/modules/csi"
 	_ "github.com/metronome-xmpp/metronome/modules/disco"

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/metronome-xmpp/metronome/internal/c2s"
 )
 
 // conn presents a WebSocket as the net.Conn internal/c2s reads and writes
@@ -41,6 +43,12 @@ type conn struct {
 
 	closing   chan struct{} // closed by Close: messages are dropped, not queued
 	closeOnce sync.Once
+
+	// c2s.ReadNotifier: the session's callback for the next message, and
+	// whether the reader has stopped (msgs is closed).
+	nmu      sync.Mutex
+	notify   func()
+	readDone bool
 }
 
 // queued bounds the messages read ahead of the session: the reader keeps
@@ -66,7 +74,13 @@ func addr(s string) net.Addr {
 }
 
 func (c *conn) readLoop() {
-	defer close(c.msgs)
+	defer func() {
+		close(c.msgs)
+		c.nmu.Lock()
+		c.readDone = true
+		c.nmu.Unlock()
+		c.fire()
+	}()
 	for {
 		typ, b, err := c.ws.Read(c.ctx)
 		if err != nil {
@@ -84,6 +98,7 @@ func (c *conn) readLoop() {
 		}
 		select {
 		case c.msgs <- b:
+			c.fire()
 		case <-c.closing:
 			// The session is gone: keep reading for the client's close
 			// frame, which Close waits for.
@@ -93,6 +108,31 @@ func (c *conn) readLoop() {
 		}
 	}
 }
+
+// fire calls the session's callback once input is there.
+func (c *conn) fire() {
+	c.nmu.Lock()
+	f := c.notify
+	c.notify = nil
+	c.nmu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// NotifyReadable implements c2s.ReadNotifier.
+func (c *conn) NotifyReadable(f func()) bool {
+	c.nmu.Lock()
+	defer c.nmu.Unlock()
+	if len(c.cur) > 0 || len(c.msgs) > 0 || c.readDone {
+		return false
+	}
+	c.notify = f
+	return true
+}
+
+// Buffered implements c2s.ReadNotifier.
+func (c *conn) Buffered() bool { return len(c.cur) > 0 || len(c.msgs) > 0 }
 
 func isClosed(err error) bool {
 	return websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
@@ -170,7 +210,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		defer cancel()
 	}
 	c.dmu.Unlock()
-	rest, err := splitElements(b, func(el []byte) error {
+	rest, err := c2s.SplitElements(b, func(el []byte) error {
 		return c.ws.Write(ctx, websocket.MessageText, el)
 	})
 	if err != nil {
@@ -180,70 +220,6 @@ func (c *conn) Write(p []byte) (int, error) {
 		c.pending = append([]byte(nil), rest...)
 	}
 	return len(p), nil
-}
-
-// splitElements calls send with each complete top-level element of b
-// (white space between elements is dropped) and returns what is left: the
-// start of an incomplete element. It relies on b being well-formed XML as
-// the server writes it: markup '<' and '>' outside quoted attribute
-// values only, no comments or CDATA sections.
-func splitElements(b []byte, send func([]byte) error) ([]byte, error) {
-	depth, start := 0, -1
-	i := 0
-	for i < len(b) {
-		if b[i] != '<' {
-			i++
-			continue
-		}
-		if depth == 0 {
-			start = i
-		}
-		end := tagEnd(b, i)
-		if end < 0 {
-			break
-		}
-		switch {
-		case i+1 < len(b) && (b[i+1] == '?' || b[i+1] == '!'):
-			// XML declaration or comment: not part of an element.
-		case i+1 < len(b) && b[i+1] == '/':
-			depth--
-		case b[end-2] != '/':
-			depth++
-		}
-		i = end
-		if depth <= 0 {
-			depth = 0
-			if start >= 0 && b[start+1] != '?' && b[start+1] != '!' {
-				if err := send(b[start:end]); err != nil {
-					return nil, err
-				}
-			}
-			start = -1
-		}
-	}
-	if start >= 0 {
-		return b[start:], nil
-	}
-	return nil, nil
-}
-
-// tagEnd returns the offset just past the tag starting at b[i] ('<'),
-// skipping quoted attribute values, or -1 if the tag is incomplete.
-func tagEnd(b []byte, i int) int {
-	var quote byte
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '>':
-			return j + 1
-		}
-	}
-	return -1
 }
 
 // Close implements net.Conn: a normal closure (the close handshake waits

@@ -4,31 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http/httptest"
-	"reflect"
 	"testing"
 )
-
-func TestSplitElements(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []string
-		rest string
-	}{
-		{`<a/>`, []string{`<a/>`}, ""},
-		{` <a x="1>2"><b/>t</a>` + "\n" + `<c y='/>'/>`, []string{`<a x="1>2"><b/>t</a>`, `<c y='/>'/>`}, ""},
-		{`<stream:features xmlns:stream="s"><x/></stream:features><open xmlns="f"/>`,
-			[]string{`<stream:features xmlns:stream="s"><x/></stream:features>`, `<open xmlns="f"/>`}, ""},
-		{`<a/><b><c/>`, []string{`<a/>`}, `<b><c/>`},
-		{`<a/><b x="`, []string{`<a/>`}, `<b x="`},
-		{`<?xml version='1.0'?><a/>`, []string{`<a/>`}, ""},
-	} {
-		var got []string
-		rest, err := splitElements([]byte(tc.in), func(b []byte) error { got = append(got, string(b)); return nil })
-		if err != nil || !reflect.DeepEqual(got, tc.want) || string(rest) != tc.rest {
-			t.Errorf("%q: got %q rest %q err %v; want %q rest %q", tc.in, got, rest, err, tc.want, tc.rest)
-		}
-	}
-}
 
 func TestSecure(t *testing.T) {
 	for _, tc := range []struct {

@@ -86,12 +86,9 @@ func (m *WebSocket) Provision(h module.Host) error {
 	if !ok {
 		return nil
 	}
-	v, ok := h.Lookup(c2s.ProvideName)
-	if !ok {
-		return nil // no c2s server in this process (offline tools)
-	}
-	if m.srv, ok = v.(c2s.Server); !ok {
-		return errors.New("the core does not serve client sessions")
+	var err error
+	if m.srv, ok, err = c2s.ServerOf(h); !ok {
+		return err // nil: no c2s server in this process (offline tools)
 	}
 	return r.Handle("GET "+m.Path, http.HandlerFunc(m.serveHTTP), module.MaxBody(-1))
 }

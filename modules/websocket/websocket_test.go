@@ -14,6 +14,7 @@ import (
 	"github.com/metronome-xmpp/metronome/internal/c2s"
 	"github.com/metronome-xmpp/metronome/internal/xmpptest"
 	_ "github.com/metronome-xmpp/metronome/modules/message"
+	_ "github.com/metronome-xmpp/metronome/modules/ping"
 	_ "github.com/metronome-xmpp/metronome/modules/websocket"
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 	"github.com/metronome-xmpp/metronome/xmpp/stream"
@@ -311,5 +312,30 @@ func TestPerAddressLimit(t *testing.T) {
 			t.Fatalf("the address stayed counted after its session ended: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestIdlePing: an idle WebSocket session waits with no goroutine of its
+// own (c2s.ReadNotifier); its idle timeout still brings an XMPP ping, an
+// answer keeps it, and silence ends it with connection-timeout.
+func TestIdlePing(t *testing.T) {
+	t.Parallel()
+	srv := xmpptest.NewServer(t, xmpptest.Modules("websocket", "message", "ping"), xmpptest.HTTP(""),
+		xmpptest.Config("[c2s]\nidle_timeout = \"1s\"\nping_timeout = \"1s\""))
+	srv.CreateUser(t, "alice@localhost", "secret")
+	c := connect(t, srv, false)
+	c.login("alice", "ws")
+	ping := c.expect(stanza.NSClient, "iq")
+	if ping.Type() != "get" || ping.Child("urn:xmpp:ping", "ping") == nil {
+		t.Fatalf("want a ping, got %s", ping)
+	}
+	c.send(`<iq type="result" to="localhost" id="` + ping.ID() + `"/>`)
+	// Pinged again after another idle period, and closed for silence.
+	if again := c.expect(stanza.NSClient, "iq"); again.Child("urn:xmpp:ping", "ping") == nil {
+		t.Fatalf("want a second ping, got %s", again)
+	}
+	e := c.expect(stream.NS, "error")
+	if e.Child(stream.NSErrors, "connection-timeout") == nil {
+		t.Fatalf("want connection-timeout, got %s", e)
 	}
 }

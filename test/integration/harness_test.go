@@ -11,11 +11,8 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"github.com/metronome-xmpp/metronome/internal/testbin"
 	"io"
 	"os"
 	"os/exec"
@@ -24,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/metronome-xmpp/metronome/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
@@ -41,81 +40,27 @@ type serverConfig struct {
 
 var defaultModules = []string{"roster", "presence", "message", "offline", "disco", "ping", "register"}
 
-// server is one metronome daemon started by a test.
+// server is one metronome daemon started by a test (testbin.Daemon), with
+// its domain and client ports.
 type server struct {
-	t          *testing.T
-	daemon     string
-	ctlBin     string
-	dir        string
-	configPath string
-	logPath    string
-	Domain     string
-	C2S        int // STARTTLS port
-	C2STLS     int // direct TLS port
-
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the daemon exited
-	waitErr error         // its exit status, valid after done
+	*testbin.Daemon
+	t      *testing.T
+	dir    string
+	Domain string
+	C2S    int // STARTTLS port
+	C2STLS int // direct TLS port
 }
 
 // startServer starts a daemon with cfg and waits until `metronomectl
 // status` answers. It is stopped at the end of the test.
 func startServer(t *testing.T, cfg serverConfig) *server {
 	t.Helper()
-	daemon, ctl := testbin.Binaries(t)
-	// Not t.TempDir(): the admin socket lives in the data directory and a
-	// unix socket path must stay under ~100 bytes.
-	dir, err := os.MkdirTemp("", "metronome-it-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &server{
-		t: t, daemon: daemon, ctlBin: ctl, dir: dir,
-		configPath: filepath.Join(dir, "metronome.toml"),
-		logPath:    filepath.Join(dir, "metronome.log"),
-		Domain:     "localhost",
-		done:       make(chan struct{}),
-	}
+	d := testbin.NewDaemon(t, "metronome-it-")
+	s := &server{Daemon: d, t: t, dir: d.Dir, Domain: "localhost"}
 	ports := testbin.FreePorts(t, 2)
 	s.C2S, s.C2STLS = ports[0], ports[1]
 	s.writeConfig(cfg)
-
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(daemon, "--config", s.configPath)
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	go func() {
-		// Reap at once: `metronomectl stop` polls kill(pid, 0), which
-		// also succeeds for a zombie.
-		s.waitErr = s.cmd.Wait()
-		logf.Close()
-		close(s.done)
-	}()
-	t.Cleanup(s.cleanup)
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := s.ctl("status"); err == nil {
-			break
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("metronome exited during start-up (%v):\n%s", s.waitErr, s.logTail(50))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metronome did not answer `metronomectl status` within 20s:\n%s", s.logTail(50))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	d.Start()
 	return s
 }
 
@@ -145,103 +90,28 @@ func (s *server) writeConfig(cfg serverConfig) {
 // writeConfigText replaces the configuration file.
 func (s *server) writeConfigText(text string) {
 	s.t.Helper()
-	if err := os.WriteFile(s.configPath, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(s.ConfigPath, []byte(text), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 }
 
-// ctl runs metronomectl with the test's configuration and returns its
-// combined output.
-func (s *server) ctl(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.ctlBin, append([]string{"--config", s.configPath}, args...)...)
-	cmd.Dir = s.dir
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+// The daemon's operations, under the names the tests use.
+func (s *server) ctl(args ...string) (string, error) { return s.Ctl(args...) }
+func (s *server) stop()                              { s.t.Helper(); s.Stop() }
+func (s *server) restart(crash bool)                 { s.t.Helper(); s.Restart(crash) }
+func (s *server) logTail(n int) string               { return s.LogTail(n) }
+func (s *server) waitLog(substr string, timeout time.Duration) string {
+	s.t.Helper()
+	return s.WaitLog(substr, timeout)
 }
 
-// addUser creates an account with `metronomectl user add`.
+// addUser creates user@Domain with `metronomectl user add` and returns
+// the JID.
 func (s *server) addUser(user, password string) string {
 	s.t.Helper()
 	jid := user + "@" + s.Domain
-	if out, err := s.ctl("user", "add", jid, "--password", password); err != nil {
-		s.t.Fatalf("metronomectl user add %s: %v\n%s", jid, err, out)
-	}
+	s.AddUser(jid, password)
 	return jid
-}
-
-// stop runs `metronomectl stop` and checks that the daemon exits cleanly.
-func (s *server) stop() {
-	s.t.Helper()
-	out, err := s.ctl("stop")
-	if err != nil {
-		s.t.Errorf("metronomectl stop: %v\n%s", err, out)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		s.t.Fatalf("metronome still runs 20s after `metronomectl stop`:\n%s", s.logTail(50))
-	}
-	if s.waitErr != nil {
-		s.t.Errorf("metronome exited with %v after `metronomectl stop`:\n%s", s.waitErr, s.logTail(50))
-	}
-	if out, err := s.ctl("status"); err == nil {
-		s.t.Errorf("metronomectl status succeeds after stop:\n%s", out)
-	} else if ee := new(exec.ExitError); !errors.As(err, &ee) || ee.ExitCode() != 3 {
-		s.t.Errorf("metronomectl status after stop: %v, want exit status 3\n%s", err, out)
-	}
-}
-
-// cleanup stops the daemon if the test did not, kills it (by pid) if it
-// does not stop, and reports data races and the log of a failed test.
-func (s *server) cleanup() {
-	select {
-	case <-s.done:
-	default:
-		_, _ = s.ctl("stop")
-		select {
-		case <-s.done:
-		case <-time.After(15 * time.Second):
-			s.t.Errorf("metronome (pid %d) did not stop; killing it", s.cmd.Process.Pid)
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	}
-	log, _ := os.ReadFile(s.logPath)
-	if bytes.Contains(log, []byte("WARNING: DATA RACE")) {
-		s.t.Errorf("the daemon reported a data race:\n%s", log)
-	} else if s.t.Failed() {
-		s.t.Logf("metronome log (last 150 lines):\n%s", s.logTail(150))
-	}
-}
-
-// waitLog polls the daemon's log until a line contains substr, and returns
-// that line.
-func (s *server) waitLog(substr string, timeout time.Duration) string {
-	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		b, _ := os.ReadFile(s.logPath)
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.Contains(l, substr) {
-				return l
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("no %q in the metronome log after %v:\n%s", substr, timeout, s.logTail(30))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (s *server) logTail(n int) string {
-	b, _ := os.ReadFile(s.logPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // --- slixmpp ---------------------------------------------------------
