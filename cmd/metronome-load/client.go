@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,13 +30,11 @@ const (
 )
 
 // client is one logged-in session. After login a reader goroutine owns the
-// decoder; writes are serialised by wmu.
+// wire's receiving side; writes are serialised by wmu.
 type client struct {
-	idx  int
-	jid  string // bound full JID
-	conn net.Conn
-	dec  *xmlstream.Decoder
-	in   tailReader // what the decoder reads: conn, keeping the last bytes for error reports
+	idx int
+	jid string // bound full JID
+	w   wire   // the transport: TCP, WebSocket or BOSH
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -49,9 +48,47 @@ type client struct {
 	closeOnce  sync.Once
 }
 
+// wire is what a session's XML travels over: an XMPP stream on TCP
+// (tcpWire), RFC 7395 framing on a WebSocket (wsWire), or XEP-0206 BOSH
+// requests (boshWire). The client code above it (SASL, binding, stanzas)
+// is the same for all three.
+type wire interface {
+	// open opens the stream (restart: again, after SASL success) and
+	// returns the server's features.
+	open(domain string, restart bool) (*stanza.Element, error)
+	// next returns the next top-level element received. Only the login,
+	// then the reader goroutine, call it.
+	next() (*stanza.Element, error)
+	// write sends whole top-level elements (one or more); the caller
+	// holds the client's wmu.
+	write(b []byte) error
+	// end asks the server to end the stream (</stream:stream>, <close/>,
+	// a BOSH terminate request); the caller holds wmu.
+	end() error
+	// established says the login is over: the login deadline no longer
+	// applies.
+	established()
+	// shutdown closes the transport at once; next then fails.
+	shutdown()
+	// tail returns the last bytes received, for error reports. Only the
+	// goroutine calling next may call it.
+	tail() string
+}
+
+// Transports of --transport.
+const (
+	transportTCP       = "tcp"
+	transportWebSocket = "websocket"
+	transportBOSH      = "bosh"
+)
+
 // loginParams is what one login needs.
 type loginParams struct {
-	addr      string // resolved loopback address
+	transport string          // tcp, websocket or bosh
+	url       string          // websocket, bosh: the endpoint
+	hc        *http.Client    // websocket
+	httpTr    *http.Transport // bosh: cloned by each session
+	addr      string          // tcp: resolved loopback address
 	directTLS bool
 	domain    string
 	local     string // account localpart
@@ -66,86 +103,81 @@ type loginParams struct {
 	tlsCache tls.ClientSessionCache
 }
 
-// login connects, negotiates TLS (STARTTLS or direct), authenticates with
-// SCRAM-SHA-256, binds, sends initial presence and waits for the answer to
-// a ping sent after it, so that the session is fully established when
-// login returns. The reader goroutine is running on return.
+// login logs one session in over p.transport: it connects (TCP: and
+// negotiates TLS, STARTTLS or direct), authenticates with SCRAM, binds,
+// sends initial presence and waits for the answer to a ping sent after
+// it, so that the session is fully established when login returns. The
+// reader goroutine is running on return.
 func login(ctx context.Context, p loginParams, idx int, h handlers) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", p.addr)
-	if err != nil {
-		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
-	// Abort blocking reads and writes when ctx ends (signal, duration cap).
-	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	c := &client{idx: idx, conn: raw, onMessage: h.message, onPresence: h.presence, done: make(chan struct{}), closing: make(chan struct{})}
-	fail := func(step string, err error) (*client, error) {
-		_ = raw.Close()
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%v)", err, ctx.Err())
-		}
-		return nil, fmt.Errorf("%s@%s: %s: %w; last bytes received: %q", p.local, p.domain, step, err, c.in.tail())
-	}
-	// The server's certificate is not verified: the tool only talks to a
-	// server on loopback, usually with a generated self-signed certificate.
-	tlsCfg := &tls.Config{ServerName: p.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ClientSessionCache: p.tlsCache}
-	if p.directTLS {
-		tc := tls.Client(raw, tlsCfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail("TLS handshake", err)
-		}
-		c.conn = tc
-	}
-	c.in.r = c.conn
-	c.dec = xmlstream.NewDecoder(&c.in, xmlstream.Limits{MaxBytes: 1 << 20})
-	features, err := c.open(p.domain)
-	if err != nil {
-		return fail("stream open", err)
-	}
-	if !p.directTLS {
-		if features.Child(stream.NSTLS, "starttls") == nil {
-			return fail("STARTTLS", errors.New("not offered"))
-		}
-		if err := c.writeString(`<starttls xmlns="` + stream.NSTLS + `"/>`); err != nil {
-			return fail("STARTTLS", err)
-		}
-		el, err := c.dec.Element()
+	c := &client{idx: idx, onMessage: h.message, onPresence: h.presence, done: make(chan struct{}), closing: make(chan struct{})}
+	var (
+		step     string
+		features *stanza.Element
+		err      error
+		stop     = func() bool { return true }
+	)
+	switch p.transport {
+	case transportWebSocket:
+		var w *wsWire
+		w, err = dialWS(ctx, p)
 		if err != nil {
-			return fail("STARTTLS", err)
+			return nil, fmt.Errorf("%s@%s: WebSocket: %w", p.local, p.domain, err)
 		}
-		if el.Name != "proceed" {
-			return fail("STARTTLS", fmt.Errorf("got %s", el))
+		c.w = w
+		stop = context.AfterFunc(ctx, w.shutdown) // login timeout, signal, duration cap
+		step = "stream open"
+		features, err = w.open(p.domain, false)
+	case transportBOSH:
+		w := newBOSHWire(p)
+		c.w = w
+		stop = context.AfterFunc(ctx, w.shutdown)
+		step = "BOSH session creation"
+		features, err = w.open(p.domain, false)
+	default:
+		var d net.Dialer
+		raw, derr := d.DialContext(ctx, "tcp", p.addr)
+		if derr != nil {
+			return nil, fmt.Errorf("%s@%s: connect: %w", p.local, p.domain, derr)
 		}
-		if c.dec.Buffered() > 0 {
-			return fail("STARTTLS", errors.New("data after <proceed/>"))
+		w := &tcpWire{raw: raw, conn: raw}
+		c.w = w
+		if dl, ok := ctx.Deadline(); ok {
+			_ = raw.SetDeadline(dl)
 		}
-		tc := tls.Client(raw, tlsCfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail("TLS handshake", err)
-		}
-		c.conn = tc
-		c.in.r = tc
-		c.dec.Reset(&c.in)
-		if features, err = c.open(p.domain); err != nil {
-			return fail("stream open after STARTTLS", err)
-		}
+		// Abort blocking reads and writes when ctx ends (signal, duration cap).
+		stop = context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+		step, features, err = w.startTLS(ctx, p)
 	}
+	if err == nil {
+		step, err = c.negotiate(p, features)
+	}
+	stopped := stop()
+	if err != nil {
+		c.w.shutdown()
+		if ctx.Err() != nil || !stopped {
+			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("%s@%s: %s: %w; last bytes received: %q", p.local, p.domain, step, err, c.w.tail())
+	}
+	c.w.established()
+	go c.readLoop()
+	return c, nil
+}
+
+// negotiate runs what follows the stream's first features on every
+// transport: SASL, the restart, binding, initial presence, and a ping
+// whose answer marks the session as up. It returns the failed step.
+func (c *client) negotiate(p loginParams, features *stanza.Element) (string, error) {
 	if !offers(features, p.mechanism) {
-		return fail("SASL", errors.New(p.mechanism+" not offered"))
+		return "SASL", errors.New(p.mechanism + " not offered")
 	}
 	if err := c.auth(p.scram, p.mechanism, p.local, p.password); err != nil {
-		return fail("SASL", err)
+		return "SASL", err
 	}
-	c.dec.Restart()
-	if _, err := c.open(p.domain); err != nil {
-		return fail("stream open after SASL", err)
+	if _, err := c.w.open(p.domain, true); err != nil {
+		return "stream open after SASL", err
 	}
 	b := []byte(`<iq type="set" id="bind"><bind xmlns="` + stream.NSBind + `">`)
 	if p.resource != "" {
@@ -155,37 +187,134 @@ func login(ctx context.Context, p loginParams, idx int, h handlers) (*client, er
 	}
 	b = append(b, "</bind></iq>"...)
 	if err := c.write(b); err != nil {
-		return fail("bind", err)
+		return "bind", err
 	}
-	el, err := c.dec.Element()
+	el, err := c.w.next()
 	if err != nil {
-		return fail("bind", err)
+		return "bind", err
 	}
 	if el.Name != "iq" || el.Type() != "result" || el.ID() != "bind" {
-		return fail("bind", fmt.Errorf("got %s", el))
+		return "bind", fmt.Errorf("got %s", el)
 	}
 	c.jid = el.Child(stream.NSBind, "bind").ChildText(stream.NSBind, "jid")
 	if c.jid == "" {
-		return fail("bind", fmt.Errorf("no JID in %s", el))
+		return "bind", fmt.Errorf("no JID in %s", el)
 	}
 	// Initial presence, then a ping whose answer marks the session as up.
 	if err := c.writeString(`<presence/><iq type="get" id="` + upID + `" to="` + p.domain + `"><ping xmlns="` + nsPing + `"/></iq>`); err != nil {
-		return fail("presence", err)
+		return "presence", err
 	}
 	for {
-		el, err := c.dec.Element()
+		el, err := c.w.next()
 		if err != nil {
-			return fail("waiting for the ping answer", err)
+			return "waiting for the ping answer", err
 		}
 		if el.Name == "iq" && el.ID() == upID && (el.Type() == "result" || el.Type() == "error") {
-			break
+			return "", nil
 		}
 		c.handle(el) // presence echoes, server pings, early messages
 	}
-	_ = raw.SetDeadline(time.Time{})
-	go c.readLoop()
-	return c, nil
 }
+
+// tcpWire is an XMPP stream over TCP (RFC 6120), with TLS.
+type tcpWire struct {
+	raw  net.Conn // the TCP connection
+	conn net.Conn // what is read and written: the TLS connection
+	dec  *xmlstream.Decoder
+	in   tailReader // what the decoder reads: conn, keeping the last bytes for error reports
+}
+
+// startTLS negotiates TLS (STARTTLS or direct), up to the features of the
+// encrypted stream. It returns the failed step.
+func (w *tcpWire) startTLS(ctx context.Context, p loginParams) (step string, features *stanza.Element, err error) {
+	// The server's certificate is not verified: the tool only talks to a
+	// server on loopback, usually with a generated self-signed certificate.
+	tlsCfg := &tls.Config{ServerName: p.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ClientSessionCache: p.tlsCache}
+	if p.directTLS {
+		tc := tls.Client(w.raw, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "TLS handshake", nil, err
+		}
+		w.conn = tc
+	}
+	w.in.r = w.conn
+	w.dec = xmlstream.NewDecoder(&w.in, xmlstream.Limits{MaxBytes: 1 << 20})
+	if features, err = w.open(p.domain, false); err != nil {
+		return "stream open", nil, err
+	}
+	if p.directTLS {
+		return "", features, nil
+	}
+	if features.Child(stream.NSTLS, "starttls") == nil {
+		return "STARTTLS", nil, errors.New("not offered")
+	}
+	if err := w.write([]byte(`<starttls xmlns="` + stream.NSTLS + `"/>`)); err != nil {
+		return "STARTTLS", nil, err
+	}
+	el, err := w.dec.Element()
+	if err != nil {
+		return "STARTTLS", nil, err
+	}
+	if el.Name != "proceed" {
+		return "STARTTLS", nil, fmt.Errorf("got %s", el)
+	}
+	if w.dec.Buffered() > 0 {
+		return "STARTTLS", nil, errors.New("data after <proceed/>")
+	}
+	tc := tls.Client(w.raw, tlsCfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return "TLS handshake", nil, err
+	}
+	w.conn = tc
+	w.in.r = tc
+	w.dec.Reset(&w.in)
+	if features, err = w.open(p.domain, false); err != nil {
+		return "stream open after STARTTLS", nil, err
+	}
+	return "", features, nil
+}
+
+// open sends a stream header and reads the server's header and features.
+func (w *tcpWire) open(domain string, restart bool) (*stanza.Element, error) {
+	if restart {
+		w.dec.Restart()
+	}
+	if err := w.write([]byte(`<?xml version='1.0'?><stream:stream xmlns="jabber:client" xmlns:stream="` + stream.NS +
+		`" to="` + domain + `" version="1.0">`)); err != nil {
+		return nil, err
+	}
+	if _, err := w.dec.Header(); err != nil {
+		return nil, err
+	}
+	return expectFeatures(w.dec.Element())
+}
+
+// expectFeatures checks that el is <stream:features/>.
+func expectFeatures(el *stanza.Element, err error) (*stanza.Element, error) {
+	if err != nil {
+		return nil, err
+	}
+	if el.Name != "features" || el.Space != stream.NS {
+		return nil, fmt.Errorf("expected <stream:features/>, got %s", el)
+	}
+	return el, nil
+}
+
+func (w *tcpWire) next() (*stanza.Element, error) { return w.dec.Element() }
+
+func (w *tcpWire) write(b []byte) error {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := w.conn.Write(b)
+	return err
+}
+
+func (w *tcpWire) end() error { return w.write([]byte(stream.Close)) }
+
+func (w *tcpWire) established() { _ = w.raw.SetDeadline(time.Time{}) }
+
+func (w *tcpWire) shutdown() { _ = w.conn.Close() }
+
+func (w *tcpWire) tail() string { return w.in.tail() }
 
 // tailReader reads from r and keeps the last bytes read, to show what the
 // server sent last when something goes wrong.
@@ -235,27 +364,6 @@ func offers(features *stanza.Element, mech string) bool {
 	return false
 }
 
-// open sends a stream header and reads the server's header and features.
-func (c *client) open(domain string) (*stanza.Element, error) {
-	if err := c.writeString(`<?xml version='1.0'?><stream:stream xmlns="jabber:client" xmlns:stream="` + stream.NS +
-		`" to="` + domain + `" version="1.0">`); err != nil {
-		return nil, err
-	}
-	if _, err := c.dec.Header(); err != nil {
-		return nil, err
-	}
-	el, err := c.dec.Element()
-	if err != nil {
-		return nil, err
-	}
-	if el.Name != "features" || el.Space != stream.NS {
-		return nil, fmt.Errorf("expected <stream:features/>, got %s", el)
-	}
-	return el, nil
-}
-
-// auth runs a SCRAM-SHA-256 exchange (RFC 5802, RFC 7677), checking the
-// server's signature.
 // newSCRAM returns a SCRAM client for one account.
 func newSCRAM(mechanism, user, password string) (*scram.Client, error) {
 	hash := scram.SHA256
@@ -265,6 +373,8 @@ func newSCRAM(mechanism, user, password string) (*scram.Client, error) {
 	return hash.NewClient(user, password, "")
 }
 
+// auth runs a SCRAM exchange (RFC 5802, RFC 7677), checking the server's
+// signature.
 func (c *client) auth(cl *scram.Client, mechanism, user, password string) error {
 	if cl == nil {
 		var err error
@@ -282,7 +392,7 @@ func (c *client) auth(cl *scram.Client, mechanism, user, password string) error 
 		return err
 	}
 	for {
-		el, err := c.dec.Element()
+		el, err := c.w.next()
 		if err != nil {
 			return err
 		}
@@ -317,13 +427,13 @@ func (c *client) auth(cl *scram.Client, mechanism, user, password string) error 
 func (c *client) readLoop() {
 	defer close(c.done)
 	for {
-		el, err := c.dec.Element()
+		el, err := c.w.next()
 		if err != nil {
 			select {
 			case <-c.closing:
 				c.err = err
 			default: // not closed by us: keep what came last for the report
-				c.err = fmt.Errorf("%w; last bytes received: %q", err, c.in.tail())
+				c.err = fmt.Errorf("%w; last bytes received: %q", err, c.w.tail())
 			}
 			return
 		}
@@ -391,17 +501,13 @@ func (c *client) request(ctx context.Context, iq, id string, timeout time.Durati
 func (c *client) writeString(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.conn.Write([]byte(s))
-	return err
+	return c.w.write([]byte(s))
 }
 
 func (c *client) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.conn.Write(b)
-	return err
+	return c.w.write(b)
 }
 
 // sendMessage sends message seq of type typ to the JID to; its id and
@@ -422,9 +528,7 @@ func (c *client) sendMessage(to, typ string, seq int, sent int64) error {
 	b = strconv.AppendInt(b, sent, 10)
 	b = append(b, `</body></message>`...)
 	c.wbuf = b
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.conn.Write(b)
-	return err
+	return c.w.write(b)
 }
 
 // parseBody returns the sequence number and send timestamp of a message
@@ -444,14 +548,16 @@ func parseBody(body string) (seq int, sent int64, ok bool) {
 func (c *client) close(wait time.Duration) {
 	c.closeOnce.Do(func() {
 		close(c.closing)
-		_ = c.writeString(stream.Close)
+		c.wmu.Lock()
+		_ = c.w.end()
+		c.wmu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-c.done:
 		case <-t.C:
 		}
 		t.Stop()
-		_ = c.conn.Close()
+		c.w.shutdown()
 		<-c.done
 	})
 }

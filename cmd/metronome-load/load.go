@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,8 @@ type loader struct {
 
 	scram    []*scram.Client // --relogin: by session index
 	tlsCache tls.ClientSessionCache
+	hc       *http.Client    // websocket: for the upgrade requests
+	httpTr   *http.Transport // websocket: hc's; bosh: what each session's transport is cloned from
 }
 
 // result is what a run reports, as JSON and as a table.
@@ -97,7 +102,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		Machine:   machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
 		Server:    o.resolved,
 		ServerPID: o.serverPID,
-		Transport: map[bool]string{false: "STARTTLS", true: "direct TLS"}[o.directTLS],
+		Transport: transportName(o),
 		Mechanism: o.mechanism,
 		Sessions:  o.sessions,
 		Relogin:   o.relogin,
@@ -135,6 +140,11 @@ func (l *loader) run(ctx context.Context) int {
 	if o.tlsResume {
 		l.tlsCache = tls.NewLRUClientSessionCache(o.sessions)
 	}
+	if o.transport != transportTCP {
+		l.httpTr = newHTTPTransport(o, l.tlsCache)
+		l.hc = &http.Client{Transport: l.httpTr}
+		defer l.httpTr.CloseIdleConnections()
+	}
 	failed := l.loginAll(ctx)
 	defer l.closeAll()
 	if o.relogin && failed == 0 && ctx.Err() == nil {
@@ -153,6 +163,14 @@ func (l *loader) run(ctx context.Context) int {
 	}
 	fmt.Fprintf(l.out, "UP sessions=%d elapsed=%.3fs rate=%.1f/s p50=%.2fms p99=%.2fms\n", o.sessions, lr.Seconds, lr.Rate, lr.P50ms, lr.P99ms)
 	if o.scenario == "idle" {
+		if o.transport == transportBOSH {
+			// Keep one connection per session, the one its held request
+			// is on, as once the server's keep-alive timeout has closed
+			// the other: that one would count in its memory per session.
+			for _, c := range l.client {
+				c.w.(*boshWire).closeIdle()
+			}
+		}
 		return l.holdIdle(ctx, rssBefore)
 	}
 	return l.tr.run(ctx)
@@ -212,7 +230,7 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 func (l *loader) loginAll(ctx context.Context) int {
 	o := l.o
 	l.client = make([]*client, o.sessions)
-	p := loginParams{addr: o.resolved, directTLS: o.directTLS, domain: o.domain, password: o.password,
+	p := loginParams{transport: o.transport, url: o.url, hc: l.hc, httpTr: l.httpTr, addr: o.resolved, directTLS: o.directTLS, domain: o.domain, password: o.password,
 		resource: o.resource, mechanism: o.mechanism, timeout: o.loginTimeout, tlsCache: l.tlsCache}
 	var h handlers
 	if l.tr != nil {
@@ -393,6 +411,44 @@ func (l *loader) closeAll() {
 		}()
 	}
 	wg.Wait()
+}
+
+// transportName describes the transport for the results.
+func transportName(o *options) string {
+	switch o.transport {
+	case transportWebSocket:
+		if strings.HasPrefix(o.url, "wss:") {
+			return "WebSocket over TLS"
+		}
+		return "WebSocket"
+	case transportBOSH:
+		if strings.HasPrefix(o.url, "https:") {
+			return "BOSH over HTTPS"
+		}
+		return "BOSH over HTTP"
+	}
+	if o.directTLS {
+		return "direct TLS"
+	}
+	return "STARTTLS"
+}
+
+// newHTTPTransport returns the HTTP transport of the websocket and bosh
+// transports: HTTP/1.1 (WebSocket needs it; BOSH over HTTP/1.1 is one
+// connection per pending request, as for browsers without HTTP/2),
+// keep-alive, the server's certificate not verified (loopback, usually
+// self-signed), SNI the XMPP domain. Each BOSH session clones it, with at
+// most two connections (see boshWire).
+func newHTTPTransport(o *options, cache tls.ClientSessionCache) *http.Transport {
+	d := &net.Dialer{Timeout: o.loginTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:         d.DialContext,
+		TLSClientConfig:     &tls.Config{ServerName: o.domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ClientSessionCache: cache},
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // no HTTP/2
+		TLSHandshakeTimeout: o.loginTimeout,
+		DisableCompression:  true,
+		IdleConnTimeout:     90 * time.Second,
+	}
 }
 
 // now is the current time in Unix nanoseconds, on the monotonic clock

@@ -225,3 +225,119 @@ func TestPercentile(t *testing.T) {
 		}
 	}
 }
+
+func newWebServer(t *testing.T, users int) *xmpptest.Server {
+	t.Helper()
+	srv := xmpptest.NewServer(t, xmpptest.Modules("roster", "presence", "message", "ping", "websocket", "bosh"), xmpptest.HTTP(""))
+	for i := range users {
+		srv.CreateUser(t, fmt.Sprintf("load%d@localhost", i), "secret")
+	}
+	return srv
+}
+
+// TestWebTransports runs the idle and chat scenarios over WebSocket (with
+// and without TLS) and BOSH (HTTPS and HTTP).
+func TestWebTransports(t *testing.T) {
+	t.Parallel()
+	srv := newWebServer(t, 20)
+	for _, tc := range []struct{ transport, url, name string }{
+		{"websocket", "wss://" + srv.HTTPSAddr + "/xmpp-websocket", "WebSocket over TLS"},
+		{"websocket", "ws://" + srv.HTTPAddr + "/xmpp-websocket", "WebSocket"},
+		{"bosh", "https://" + srv.HTTPSAddr + "/http-bind", "BOSH over HTTPS"},
+		{"bosh", "http://" + srv.HTTPAddr + "/http-bind", "BOSH over HTTP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			js := filepath.Join(t.TempDir(), "idle.json")
+			code, out := runTool(t, "idle", "--transport", tc.transport, "--url", tc.url, "--sessions", "20", "--password", "secret",
+				"--hold", "300ms", "--settle", "10ms", "--server-pid", strconv.Itoa(os.Getpid()), "--mechanism", "SCRAM-SHA-256", "--json", js)
+			if code != 0 || !strings.Contains(out, "UP sessions=20 ") || !strings.Contains(out, "DONE 20 sessions") || !strings.Contains(out, "RESULT OK") {
+				t.Fatalf("idle: exit %d", code)
+			}
+			var r result
+			b, _ := os.ReadFile(js)
+			if err := json.Unmarshal(b, &r); err != nil || r.Transport != tc.name || r.Server != tc.url || r.Login == nil || r.Login.Failed != 0 {
+				t.Fatalf("idle json: %v\n%s", err, b)
+			}
+			js = filepath.Join(t.TempDir(), "chat.json")
+			code, out = runTool(t, "chat", "--transport", tc.transport, "--url", tc.url, "--sessions", "20", "--password", "secret",
+				"--rates", "1000", "--step", "200ms", "--drain", "10s", "--server-pid", strconv.Itoa(os.Getpid()), "--json", js)
+			if code != 0 || !strings.Contains(out, "RESULT OK") {
+				t.Fatalf("chat: exit %d", code)
+			}
+			b, _ = os.ReadFile(js)
+			if err := json.Unmarshal(b, &r); err != nil || len(r.Steps) != 1 {
+				t.Fatalf("chat json: %v\n%s", err, b)
+			}
+			if s := r.Steps[0]; s.Sent != 200 || s.Delivered != 200 || s.Lost != 0 || s.NeverDelivered != 0 || s.Duplicates != 0 || s.P99ms <= 0 {
+				t.Fatalf("chat step: %+v", s)
+			}
+		})
+	}
+}
+
+func TestEachElement(t *testing.T) {
+	t.Parallel()
+	type el struct {
+		s        string
+		name     string
+		declared bool
+	}
+	for _, tc := range []struct {
+		in   string
+		want []el
+		err  bool
+	}{
+		{`<presence/>`, []el{{`<presence/>`, "presence", false}}, false},
+		{`<presence/><iq type="get" id="a"><ping xmlns="urn:xmpp:ping"/></iq>`,
+			[]el{{`<presence/>`, "presence", false}, {`<iq type="get" id="a"><ping xmlns="urn:xmpp:ping"/></iq>`, "iq", false}}, false},
+		{`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="X">eA==</auth>`,
+			[]el{{`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="X">eA==</auth>`, "auth", true}}, false},
+		{`<message to="a@b/c>d" id="m1"><body>1 2 &lt;x&gt;</body></message>`,
+			[]el{{`<message to="a@b/c>d" id="m1"><body>1 2 &lt;x&gt;</body></message>`, "message", false}}, false},
+		{`<stream:features xmlns:stream="x"/>`, []el{{`<stream:features xmlns:stream="x"/>`, "stream:features", true}}, false},
+		{`<iq type='get' xmlns='jabber:client'/>`, []el{{`<iq type='get' xmlns='jabber:client'/>`, "iq", true}}, false},
+		{`<message><body>`, nil, true},
+		{`<message to="x`, nil, true},
+	} {
+		var got []el
+		err := eachElement([]byte(tc.in), func(b []byte, nameEnd int, declared bool) error {
+			got = append(got, el{string(b), string(b[1:nameEnd]), declared})
+			return nil
+		})
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %+v, %v; want %+v (error %v)", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestTransportFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"idle", "--password", "p", "--transport", "udp"},
+		{"idle", "--password", "p", "--transport", "websocket", "--url", "https://127.0.0.1/xmpp-websocket"},
+		{"idle", "--password", "p", "--transport", "bosh", "--url", "wss://127.0.0.1/http-bind"},
+		{"idle", "--password", "p", "--transport", "bosh", "--url", "https://192.0.2.1/http-bind"},
+		{"idle", "--password", "p", "--transport", "websocket", "--tls"},
+		{"idle", "--password", "p", "--transport", "websocket", "--addr", "127.0.0.1:5222"},
+		{"idle", "--password", "p", "--url", "wss://127.0.0.1/xmpp-websocket"}, // tcp with --url
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%q: accepted", args)
+		}
+	}
+	for _, tc := range []struct{ transport, url, want string }{
+		{"websocket", "", "wss://127.0.0.1:5281/xmpp-websocket"},
+		{"bosh", "", "https://127.0.0.1:5281/http-bind"},
+		{"websocket", "ws://localhost:5280/ws", "ws://localhost:5280/ws"},
+		{"bosh", "http://[::1]/http-bind", "http://[::1]/http-bind"},
+	} {
+		args := []string{"chat", "--password", "p", "--transport", tc.transport}
+		if tc.url != "" {
+			args = append(args, "--url", tc.url)
+		}
+		o, err := parseFlags(args, io.Discard)
+		if err != nil || o.url != tc.want || o.resolved != tc.want {
+			t.Errorf("%q: %v, url %q", args, err, o.url)
+		}
+	}
+}

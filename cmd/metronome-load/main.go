@@ -3,6 +3,20 @@
 // only, with its own small client: STARTTLS or direct TLS (XEP-0368),
 // SCRAM-SHA-1 or SCRAM-SHA-256, resource binding and initial presence.
 //
+// --transport picks what the XML travels over: tcp (the default: an XMPP
+// stream over TCP, --addr), websocket (RFC 7395 over ws:// or wss://,
+// --url: <open/>/<close/> framing, one element per text message) or bosh
+// (XEP-0124/XEP-0206 over http:// or https://, --url: session creation with
+// hold=1 and wait=60, the stream restart after SASL, and between stanzas a
+// single request held by the server, sent again whenever it is answered).
+// SASL, binding, presence and the scenarios are the same on all three.
+// HTTP is HTTP/1.1 with keep-alive; each BOSH session has its own client
+// with at most two connections, as a browser page has. In the idle
+// scenario over BOSH the connection a session left idle after its login
+// is closed before the memory is read (as the server's keep-alive timeout
+// would close it), so that each session has one connection, the one its
+// held request is on.
+//
 // It does not create accounts: create them first with metronomectl, in bulk
 // ('jid password' lines), then run the tool against the same user pattern:
 //
@@ -52,6 +66,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -64,6 +79,8 @@ import (
 
 type options struct {
 	scenario     string // idle | chat | muc
+	transport    string // tcp | websocket | bosh
+	url          string // websocket, bosh: the endpoint
 	addr         string
 	directTLS    bool
 	domain       string
@@ -163,6 +180,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.PrintDefaults()
 	}
 	var rates string
+	fs.StringVar(&o.transport, "transport", transportTCP, "tcp (XMPP over TCP with TLS), websocket (RFC 7395, --url ws:// or wss://) or bosh (XEP-0206, --url http:// or https://)")
+	fs.StringVar(&o.url, "url", "", "websocket, bosh: the endpoint, loopback only (default wss://127.0.0.1:5281/xmpp-websocket, https://127.0.0.1:5281/http-bind); certificates are not verified")
 	fs.StringVar(&o.addr, "addr", "", "server address, loopback only (default 127.0.0.1:5222, or 127.0.0.1:5223 with --tls)")
 	fs.BoolVar(&o.directTLS, "tls", false, "direct TLS (XEP-0368) instead of STARTTLS: --addr is then the c2s_tls listener")
 	fs.StringVar(&o.domain, "domain", "", "XMPP domain (default: the domain of --user, else localhost)")
@@ -258,6 +277,19 @@ func (o *options) check() error {
 	if o.service == "" {
 		o.service = "conference." + o.domain
 	}
+	switch o.transport {
+	case transportTCP:
+		if o.url != "" {
+			return errors.New("--url is for --transport websocket or bosh; use --addr")
+		}
+	case transportWebSocket, transportBOSH:
+		if o.directTLS || o.addr != "" {
+			return fmt.Errorf("--transport %s: use --url, not --addr or --tls", o.transport)
+		}
+		return o.checkURL()
+	default:
+		return fmt.Errorf("--transport %q: tcp, websocket or bosh", o.transport)
+	}
 	if o.addr == "" {
 		o.addr = "127.0.0.1:5222"
 		if o.directTLS {
@@ -272,6 +304,42 @@ func (o *options) check() error {
 		return fmt.Errorf("--addr %s: this tool only talks to a server on loopback", o.addr)
 	}
 	o.resolved = a.String()
+	return nil
+}
+
+// checkURL validates --url (or sets its default) for the websocket and
+// bosh transports: the scheme must suit the transport, the host must be a
+// loopback address.
+func (o *options) checkURL() error {
+	if o.url == "" {
+		o.url = "wss://127.0.0.1:5281/xmpp-websocket"
+		if o.transport == transportBOSH {
+			o.url = "https://127.0.0.1:5281/http-bind"
+		}
+	}
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return fmt.Errorf("--url: %v", err)
+	}
+	schemes := map[string]string{"ws": "80", "wss": "443"}
+	if o.transport == transportBOSH {
+		schemes = map[string]string{"http": "80", "https": "443"}
+	}
+	port, ok := schemes[u.Scheme]
+	if !ok || u.Host == "" {
+		return fmt.Errorf("--url %q: not a %s URL", o.url, map[string]string{transportWebSocket: "ws:// or wss://", transportBOSH: "http:// or https://"}[o.transport])
+	}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	a, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return fmt.Errorf("--url: %v", err)
+	}
+	if !a.IP.IsLoopback() {
+		return fmt.Errorf("--url %s: this tool only talks to a server on loopback", o.url)
+	}
+	o.resolved = o.url
 	return nil
 }
 

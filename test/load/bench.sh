@@ -14,6 +14,13 @@
 # muc:  MUC_USERS (2000) users in rooms of 50 send groupchat messages at each
 #       rate of MUC_RATES (200,1000,2000); SATURATE=1 as above.
 #
+# TRANSPORT=websocket or TRANSPORT=bosh runs the scenarios over that web
+# transport instead of XMPP over TCP (the default, TRANSPORT=tcp): the
+# configuration then has the [http] server on loopback and the websocket or
+# bosh module, and metronome-load gets --transport and --url (wss:// or
+# https:// on the HTTPS listener; WEB_TLS=0: ws:// or http:// on the plain
+# one). Their JSON files are named <transport>-<scenario>.json.
+#
 # LOAD_ARGS adds metronome-load flags to every scenario (e.g. "--relogin
 # --tls-resume" to measure logins of clients that kept their salted
 # password and TLS session). DISABLE_MODULES (space-separated) turns
@@ -30,6 +37,8 @@ scenarios=("$@")
 OUT=${OUT:-$WORK/results}
 KEEP=1
 mkdir -p "$OUT"
+
+transport_setup
 
 load_pin=()
 if [[ $(nproc) -ge 2 ]]; then
@@ -57,14 +66,18 @@ for sc in "${scenarios[@]}"; do
 		;;
 	*) die "unknown scenario $sc (idle, chat, muc)" ;;
 	esac
-	raise_nofile $((n + 1024))
+	raise_nofile "$(session_fds "$n")"
+	BOSH_MAX_SESSIONS=$((n + 1000))
 	write_config
 	rm -rf "$WORK/data"
 	import_users "$n"
 	start_server
 	sleep 3 # let start-up garbage be collected before the first reading
-	common=(--addr "$C2S_ADDR" --user 'load%d@localhost' --password "$PASSWORD" --sessions "$n"
-		--server-pid "$SERVER_PID" --concurrency 64 --json "$OUT/$sc.json" --duration 1h)
+	target_args
+	json=$OUT/$sc.json
+	if [[ $TRANSPORT != tcp ]]; then json=$OUT/$TRANSPORT-$sc.json; fi
+	common=("${TARGET[@]}" --user 'load%d@localhost' --password "$PASSWORD" --sessions "$n"
+		--server-pid "$SERVER_PID" --concurrency 64 --json "$json" --duration 1h)
 	# shellcheck disable=SC2206
 	[[ -n ${LOAD_ARGS:-} ]] && common+=($LOAD_ARGS)
 	case $sc in

@@ -8,7 +8,8 @@
 # the flags given (defaults below), takes a CPU profile of SECONDS (20)
 # seconds once the sessions are up (idle: during the logins), and a heap
 # profile while the sessions are still up (idle: after --settle), into OUT (default: a profiles/ directory in the work
-# directory, kept). Print the top entries with
+# directory, kept). TRANSPORT=websocket or bosh (and WEB_TLS=0) as for
+# bench.sh. Print the top entries with
 #   go tool pprof -top OUT/cpu.pprof
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,15 +32,17 @@ muc) n=${SESSIONS:-2000}; defaults=(--rates 1000 --step 40s --room-size 50); exp
 *) die "unknown scenario $sc" ;;
 esac
 [[ $# -gt 0 ]] && defaults=("$@")
-raise_nofile $((n + 1024))
+transport_setup
+raise_nofile "$(session_fds "$n")"
 build
 write_config
 import_users "$n"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export METRONOME_PPROF=127.0.0.1:$port
 start_server
+target_args
 sleep 3
-"${load_pin[@]}" "$BIN/metronome-load" "$sc" --addr "$C2S_ADDR" --user 'load%d@localhost' --password "$PASSWORD" \
+"${load_pin[@]}" "$BIN/metronome-load" "$sc" "${TARGET[@]}" --user 'load%d@localhost' --password "$PASSWORD" \
 	--sessions "$n" --server-pid "$SERVER_PID" --concurrency 64 --json "$OUT/$sc.json" "${defaults[@]}" >"$OUT/load.out" 2>&1 &
 LOAD_PID=$!
 STARTED_PIDS+=("$LOAD_PID")

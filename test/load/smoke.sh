@@ -10,7 +10,8 @@
 # random recipient) at RATE messages/s. Exits non-zero
 # unless every message was delivered exactly once. Takes well under a
 # minute; everything it started is stopped by PID. DIRECT_TLS=1 uses the
-# direct TLS listener instead of STARTTLS; KEEP=1 keeps the logs.
+# direct TLS listener instead of STARTTLS; TRANSPORT=websocket or bosh runs
+# over that web transport (as bench.sh does); KEEP=1 keeps the logs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -18,14 +19,16 @@ N=${1:-200}
 M=${2:-2000}
 RATE=${3:-1000}
 
-raise_nofile $((N + 1024))
+transport_setup
+raise_nofile "$(session_fds "$N")"
 build
 write_config
 import_users "$N"
 start_server
+target_args
 
-args=(--addr "$C2S_ADDR")
-[[ -n ${DIRECT_TLS:-} ]] && args=(--tls --addr "$TLS_ADDR")
+args=("${TARGET[@]}")
+[[ -n ${DIRECT_TLS:-} && $TRANSPORT == tcp ]] && args=(--tls --addr "$TLS_ADDR")
 rc=0
 step_ms=$((M * 1000 / RATE))
 "$BIN/metronome-load" chat "${args[@]}" --user 'load%d@localhost' --password "$PASSWORD" \
