@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -258,6 +260,9 @@ func stdParse(data []byte) (string, bool) {
 // rawChecks walks the raw tokens and rejects input that encoding/xml
 // accepts but Namespaces in XML or XML 1.0 forbid.
 func rawChecks(data []byte) bool {
+	if illegalCharRef(data) {
+		return false // encoding/xml turns them into U+FFFD; XML 1.0 §4.1 forbids them
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	var scopes []map[string]string
@@ -382,4 +387,30 @@ func attrSpacing(tag []byte) bool {
 		}
 	}
 	return true
+}
+
+var charRefRE = regexp.MustCompile(`&#(x[0-9a-fA-F]+|[0-9]+);`)
+
+// illegalCharRef reports whether data has a character reference to
+// something XML 1.0's Char production excludes (a surrogate, U+FFFE,
+// U+FFFF, a control character, or beyond U+10FFFF), which encoding/xml
+// accepts.
+func illegalCharRef(data []byte) bool {
+	for _, m := range charRefRE.FindAllSubmatch(data, -1) {
+		ref := string(m[1])
+		base := 10
+		if ref[0] == 'x' {
+			ref, base = ref[1:], 16
+		}
+		v, err := strconv.ParseUint(ref, base, 32)
+		if err != nil {
+			return true
+		}
+		switch {
+		case v == 0x9, v == 0xA, v == 0xD:
+		case v < 0x20, v >= 0xD800 && v <= 0xDFFF, v == 0xFFFE, v == 0xFFFF, v > 0x10FFFF:
+			return true
+		}
+	}
+	return false
 }
