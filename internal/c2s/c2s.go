@@ -2,9 +2,7 @@ package c2s
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -12,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/metronome-xmpp/metronome/xmpp/jid"
@@ -622,38 +621,49 @@ func (s *Session) channelBinding() sasl.ChannelBinding {
 	var cb sasl.ChannelBinding
 	// RFC 9266: tls-exporter needs TLS 1.3 (or 1.2 with extended master secret).
 	if st.Version >= tls.VersionTLS13 {
-		if b, err := st.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err == nil {
-			cb.Exporter = b
+		cb.ExportFunc = func() []byte {
+			b, _ := sasl.TLSExporter(&st)
+			return b
 		}
 	}
 	if certs := s.core.TLSConfig(); certs != nil {
 		if c, err := certs.GetCertificate(&tls.ClientHelloInfo{ServerName: st.ServerName}); err == nil && c != nil && len(c.Certificate) > 0 {
-			cb.EndPoint = endPointHash(c.Certificate[0])
+			cb.EndPoint = endPoints.get(c)
 		}
 	}
 	return cb
 }
 
-// endPointHash is the RFC 5929 §4.1 tls-server-end-point value.
-func endPointHash(der []byte) []byte {
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil
+// endPointCache keeps the tls-server-end-point value of each certificate
+// served, so that a login does not parse the certificate again. A reload
+// of the certificates brings new ones; the cache starts over when it holds
+// more than a few hundred.
+type endPointCache struct {
+	mu sync.Mutex
+	m  map[*tls.Certificate][]byte
+}
+
+var endPoints endPointCache
+
+func (c *endPointCache) get(cert *tls.Certificate) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h, ok := c.m[cert]; ok {
+		return h
 	}
-	h := crypto.SHA256
-	switch cert.SignatureAlgorithm {
-	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
-		h = crypto.SHA384
-	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
-		h = crypto.SHA512
+	if c.m == nil || len(c.m) >= 256 {
+		c.m = make(map[*tls.Certificate][]byte)
 	}
-	if h == crypto.SHA256 {
-		sum := sha256.Sum256(der)
-		return sum[:]
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil
+		}
 	}
-	hh := h.New()
-	hh.Write(der)
-	return hh.Sum(nil)
+	h, _ := sasl.TLSServerEndPoint(leaf) // nil: no such binding for this certificate
+	c.m[cert] = h
+	return h
 }
 
 type saslState struct {

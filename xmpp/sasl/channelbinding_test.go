@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -83,6 +84,24 @@ func TestTLSChannelBinding(t *testing.T) {
 		srv, _ := cfg.NewServer("SCRAM-SHA-256-PLUS")
 		if err := runXDG(t, srv, c.NewConversationWithChannelBinding(cb), nil); err != nil {
 			t.Fatalf("%s: %v", cb.Type, err)
+		}
+	}
+
+	// The exporter computed on demand: offering -PLUS does not compute it,
+	// a tls-exporter exchange does, and one with the end-point type does not.
+	calls := 0
+	lazy := Config{Backend: b, TLS: true, CB: ChannelBinding{EndPoint: endpoint, ExportFunc: func() []byte { calls++; return exporter }}}
+	if !slices.Contains(lazy.Offered(), "SCRAM-SHA-256-PLUS") || !slices.Contains(lazy.CBTypes(), CBTLSExporter) || calls != 0 {
+		t.Fatalf("lazy exporter: offered %v, types %v, %d calls", lazy.Offered(), lazy.CBTypes(), calls)
+	}
+	for i, cb := range []scram.ChannelBinding{cbEnd, cbExp} {
+		c, _ := scram.SHA256.NewClient("user", "pencil", "")
+		srv, _ := lazy.NewServer("SCRAM-SHA-256-PLUS")
+		if err := runXDG(t, srv, c.NewConversationWithChannelBinding(cb), nil); err != nil {
+			t.Fatalf("lazy exporter, %s: %v", cb.Type, err)
+		}
+		if calls != i {
+			t.Fatalf("lazy exporter, after %s: %d calls, want %d", cb.Type, calls, i)
 		}
 	}
 

@@ -121,15 +121,23 @@ type Backend interface {
 // TLSServerEndPoint.
 type ChannelBinding struct {
 	Exporter []byte // tls-exporter (RFC 9266), TLS 1.3 only
-	EndPoint []byte // tls-server-end-point (RFC 5929)
+	// ExportFunc, when Exporter is nil, computes the tls-exporter data
+	// the first time an exchange needs it: most logins never use it.
+	ExportFunc func() []byte
+	EndPoint   []byte // tls-server-end-point (RFC 5929)
 }
 
-func (cb ChannelBinding) available() bool { return len(cb.Exporter) > 0 || len(cb.EndPoint) > 0 }
+func (cb ChannelBinding) hasExporter() bool { return len(cb.Exporter) > 0 || cb.ExportFunc != nil }
+
+func (cb ChannelBinding) available() bool { return cb.hasExporter() || len(cb.EndPoint) > 0 }
 
 // data returns the channel-binding data for a type, or nil.
 func (cb ChannelBinding) data(typ string) []byte {
 	switch typ {
 	case CBTLSExporter:
+		if cb.Exporter == nil && cb.ExportFunc != nil {
+			return cb.ExportFunc()
+		}
 		return cb.Exporter
 	case CBTLSServerEndPoint:
 		return cb.EndPoint
@@ -206,12 +214,12 @@ func (c *Config) plusOffered() bool {
 }
 
 // CBTypes returns the channel-binding types to advertise with XEP-0440:
-// "tls-exporter" when CB.Exporter is set and "tls-server-end-point" when
+// "tls-exporter" when CB.Exporter or CB.ExportFunc is set and "tls-server-end-point" when
 // CB.EndPoint is set. When it is empty, do not send the
 // <sasl-channel-binding/> element (the XEP-0474 hash assumes so).
 func (c Config) CBTypes() []string {
 	var out []string
-	if len(c.CB.Exporter) > 0 {
+	if c.CB.hasExporter() {
 		out = append(out, CBTLSExporter)
 	}
 	if len(c.CB.EndPoint) > 0 {
