@@ -9,6 +9,16 @@
 //
 // The child (started with --client) runs on the CPUs it is given
 // (FLOOR_CLIENT_CPU, default 1, via taskset when available).
+//
+// --mode fanout relays each message to every connection of a group of
+// --group (a room), and reports per delivery. --mode login measures the
+// floor under a login: one plain round trip, STARTTLS's, a TLS 1.3
+// handshake, then --round-trips small records each way (an XMPP login has
+// six after TLS: stream header, SASL auth, SASL response, stream restart,
+// bind, presence and ping), then close; it reports the server's CPU per
+// login and the login rate the clients reached.
+//
+//	taskset -c 0 go run ./test/load/floor --mode login --duration 10s
 package main
 
 import (
@@ -23,6 +33,7 @@ import (
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -40,10 +51,28 @@ func main() {
 	conns := flag.Int("conns", 2000, "connections")
 	rates := flag.String("rates", "1000,4000,8000,16000", "offered relays per second, one 10 s step each")
 	step := flag.Duration("step", 10*time.Second, "duration of each step")
+	mode := flag.String("mode", "relay", "relay, fanout or login")
+	group := flag.Int("group", 50, "fanout: connections per group")
+	trips := flag.Int("round-trips", 6, "login: round trips after the TLS handshake")
+	duration := flag.Duration("duration", 10*time.Second, "login: how long to log in")
+	concurrency := flag.Int("concurrency", 64, "login: logins at once")
+	resume := flag.Bool("tls-resume", false, "login: clients resume their TLS session")
 	flag.Parse()
-	if *client != "" {
-		runClients(*client, *conns, *rates, *step)
+	if *mode == "login" {
+		if *client != "" {
+			runLoginClients(*client, *trips, *duration, *concurrency, *resume)
+			return
+		}
+		serveLogins(*trips, *duration, *concurrency, *resume)
 		return
+	}
+	if *client != "" {
+		runClients(*client, *conns, *rates, *step, *group)
+		return
+	}
+	fan := 1
+	if *mode == "fanout" {
+		fan = *group
 	}
 	cert := selfSigned()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
@@ -71,24 +100,24 @@ func main() {
 					}
 					to := int(binary.BigEndian.Uint32(buf))
 					mu.Lock()
-					dst := peers[to%len(peers)]
+					if fan == 1 {
+						dst := peers[to%len(peers)]
+						mu.Unlock()
+						_, _ = dst.Write(buf)
+						continue
+					}
+					first := to % len(peers) / fan * fan
+					dsts := append([]*tls.Conn(nil), peers[first:min(first+fan, len(peers))]...)
 					mu.Unlock()
-					_, _ = dst.Write(buf)
+					for _, dst := range dsts {
+						_, _ = dst.Write(buf)
+					}
 				}
 			}()
 		}
 	}()
-	args := []string{"--client", ln.Addr().String(), "--conns", strconv.Itoa(*conns), "--rates", *rates, "--step", step.String()}
-	cpu := os.Getenv("FLOOR_CLIENT_CPU")
-	if cpu == "" {
-		cpu = "1"
-	}
-	self, _ := os.Executable()
-	cmd := exec.Command(self, args...)
-	if p, err := exec.LookPath("taskset"); err == nil {
-		cmd = exec.Command(p, append([]string{"-c", cpu, self}, args...)...)
-	}
-	cmd.Stderr = os.Stderr
+	args := []string{"--client", ln.Addr().String(), "--conns", strconv.Itoa(*conns), "--rates", *rates, "--step", step.String(), "--group", strconv.Itoa(fan)}
+	cmd := clientCommand(args)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		panic(err)
@@ -117,6 +146,10 @@ func main() {
 			case len(f) == 3 && f[0] == "END":
 				used := cpuTime() - t0
 				msgs, _ := strconv.Atoi(f[2])
+				if fan > 1 {
+					fmt.Printf("offered %s/s in groups of %d: %d deliveries, server CPU %.4f s per 1,000 deliveries\n", f[1], fan, msgs, used.Seconds()/float64(msgs)*1000)
+					break
+				}
 				fmt.Printf("offered %s/s: %d relayed, server CPU %.4f s per 1,000 messages\n", f[1], msgs, used.Seconds()/float64(msgs)*1000)
 			default:
 				fmt.Println(line)
@@ -129,13 +162,30 @@ func main() {
 	_ = cmd.Wait()
 }
 
+// clientCommand is this program with args, on FLOOR_CLIENT_CPU.
+func clientCommand(args []string) *exec.Cmd {
+	cpu := os.Getenv("FLOOR_CLIENT_CPU")
+	if cpu == "" {
+		cpu = "1"
+	}
+	self, _ := os.Executable()
+	cmd := exec.Command(self, args...)
+	if p, err := exec.LookPath("taskset"); err == nil {
+		cmd = exec.Command(p, append([]string{"-c", cpu, self}, args...)...)
+	}
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func runClients(addr string, n int, rates string, step time.Duration) {
+// runClients sends at each rate for step; each message is received by
+// fan connections.
+func runClients(addr string, n int, rates string, step time.Duration, fan int) {
 	cs := make([]*tls.Conn, n)
 	var got atomic.Int64
 	for i := range cs {
@@ -159,6 +209,7 @@ func runClients(addr string, n int, rates string, step time.Duration) {
 	for _, f := range strings.Split(rates, ",") {
 		rate, _ := strconv.ParseFloat(f, 64)
 		total := int(rate * step.Seconds())
+		want := int64(total * fan)
 		start := got.Load()
 		fmt.Printf("START %s\n", f)
 		t0 := time.Now()
@@ -170,7 +221,7 @@ func runClients(addr string, n int, rates string, step time.Duration) {
 			binary.BigEndian.PutUint32(msg, uint32(mrand.IntN(n)))
 			_, _ = cs[mrand.IntN(n)].Write(msg)
 		}
-		for got.Load()-start < int64(total) && time.Since(t0) < step+10*time.Second {
+		for got.Load()-start < want && time.Since(t0) < step+10*time.Second {
 			time.Sleep(10 * time.Millisecond)
 		}
 		fmt.Printf("END %s %d\n", f, got.Load()-start)
@@ -182,4 +233,117 @@ func selfSigned() tls.Certificate {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// serveLogins runs the login floor's server side in this process and the
+// clients in a child, then prints the server's CPU per login.
+func serveLogins(trips int, duration time.Duration, concurrency int, resume bool) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{selfSigned()}, MinVersion: tls.VersionTLS13}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	var logins atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 512)
+				// The plain stream header and STARTTLS: two round trips.
+				for range 2 {
+					if _, err := io.ReadFull(c, buf[:msgSize]); err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:msgSize]); err != nil {
+						return
+					}
+				}
+				tc := tls.Server(c, cfg)
+				if err := tc.Handshake(); err != nil {
+					return
+				}
+				for range trips {
+					if _, err := io.ReadFull(tc, buf[:msgSize]); err != nil {
+						return
+					}
+					if _, err := tc.Write(buf[:msgSize]); err != nil {
+						return
+					}
+				}
+				logins.Add(1)
+				_, _ = io.ReadFull(tc, buf[:1]) // until the client closes
+			}()
+		}
+	}()
+	args := []string{"--mode", "login", "--client", ln.Addr().String(), "--round-trips", strconv.Itoa(trips),
+		"--duration", duration.String(), "--concurrency", strconv.Itoa(concurrency), "--tls-resume=" + strconv.FormatBool(resume)}
+	cmd := clientCommand(args)
+	cmd.Stdout = os.Stdout
+	t0, n0, w0 := cpuTime(), logins.Load(), time.Now()
+	if err := cmd.Run(); err != nil {
+		panic(err)
+	}
+	used, n, wall := cpuTime()-t0, logins.Load()-n0, time.Since(w0)
+	fmt.Printf("%d logins in %.1f s (%.0f/s), %d round trips after TLS, TLS resumption %v: server CPU %.3f ms per login\n",
+		n, wall.Seconds(), float64(n)/wall.Seconds(), trips, resume, used.Seconds()*1000/float64(n))
+}
+
+// runLoginClients logs in with concurrency clients at once for duration.
+func runLoginClients(addr string, trips int, duration time.Duration, concurrency int, resume bool) {
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+	if resume {
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1024)
+	}
+	end := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, msgSize)
+			for time.Now().Before(end) {
+				if err := loginOnce(addr, cfg, trips, buf); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		fmt.Printf("%d logins failed\n", n)
+	}
+}
+
+func loginOnce(addr string, cfg *tls.Config, trips int, buf []byte) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for range 2 {
+		if _, err := c.Write(buf); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	for range trips {
+		if _, err := tc.Write(buf); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(tc, buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
