@@ -155,6 +155,7 @@ func Options(cfg *config.Config) (*core.Options, error) {
 			ReadBurst:         cfg.C2S.ReadBurst,
 			ResumeTimeout:     cfg.C2S.SMResumeTimeout,
 			MaxUnacked:        cfg.C2S.SMMaxUnacked,
+			AckTimeout:        cfg.C2S.SMAckTimeout,
 		},
 		ResourceConflict: cfg.C2S.ResourceConflict,
 		MaxSessions:      cfg.C2S.MaxSessionsPerUser,

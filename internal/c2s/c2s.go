@@ -38,6 +38,11 @@ type Config struct {
 	// MaxUnacked is how many stanzas a stream management client may
 	// leave unacknowledged before its session is ended (default 1000).
 	MaxUnacked int
+	// AckTimeout is how long a stream management client may stay silent
+	// while an ack request of the server is unanswered before its
+	// connection is taken for dead and the session is hibernated (or
+	// ended when it cannot be resumed); 0 = no limit.
+	AckTimeout time.Duration
 	// ParkAfter is how long a session must be silent before it gives up
 	// its goroutine for the poller (idle.go); 0 means 10s. Tests make it
 	// short so that every conversation goes through the poller.
@@ -161,6 +166,7 @@ type deadlineReader struct {
 	// pingedAt while an idle ping waits for an answer.
 	opened   bool
 	pingedAt time.Time
+	ackLost  bool // the client did not answer an ack request in time
 	// For Session.pending: the last read filled the caller's buffer (the
 	// connection may hold more), and a readiness wait saw input that no
 	// read has taken yet.
@@ -217,8 +223,11 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 				time.Sleep(min(d, maxPause))
 			}
 		}
-		if n == 0 && isTimeout(err) && r.expired() {
-			continue
+		if n == 0 && isTimeout(err) {
+			if r.expired() {
+				continue
+			}
+			err = r.timeoutErr(err)
 		}
 		return n, err
 	}
@@ -245,10 +254,27 @@ func (r *deadlineReader) expired() bool {
 	return r.onIdle()
 }
 
+// timeoutErr is the error that ends a stream whose read deadline passed.
+func (r *deadlineReader) timeoutErr(err error) error {
+	if r.ackLost {
+		return errAckTimeout
+	}
+	return err
+}
+
 // deadline is when the stream times out in its current state: the
 // stream header, authentication and binding each have their own limit;
-// a bound session, its idle timeout or, once pinged, the ping's.
+// a bound session, its idle timeout or, once pinged, the ping's, or
+// sooner its stream management ack deadline.
 func (r *deadlineReader) deadline() time.Time {
+	d := r.streamDeadline()
+	if a := r.ackDeadline(); !a.IsZero() && a.Before(d) {
+		return a
+	}
+	return d
+}
+
+func (r *deadlineReader) streamDeadline() time.Time {
 	s := r.s
 	if !r.pingedAt.IsZero() && s.LastActive().After(r.pingedAt) {
 		r.pingedAt = time.Time{} // the client answered (or sent anything): idle again
@@ -270,6 +296,11 @@ func (r *deadlineReader) deadline() time.Time {
 func (r *deadlineReader) onIdle() bool {
 	s := r.s
 	if s.full.IsZero() || !r.pingedAt.IsZero() && time.Since(r.pingedAt) >= r.cfg.PingTimeout {
+		return false
+	}
+	if a := r.ackDeadline(); !a.IsZero() && !time.Now().Before(a) {
+		r.ackLost = true
+		s.Logger().Info("no answer to an ack request: connection taken for lost", "after", r.cfg.AckTimeout)
 		return false
 	}
 	if time.Since(s.LastActive()) < r.cfg.IdleTimeout {

@@ -257,7 +257,7 @@ func (s *Session) run() {
 			rd := s.rd
 			rd.set = time.Time{}
 			if !time.Now().Before(rd.deadline()) && !s.onIdleShallow() {
-				s.stop(os.ErrDeadlineExceeded)
+				s.stop(rd.timeoutErr(os.ErrDeadlineExceeded))
 				return
 			}
 		} else {
@@ -361,6 +361,7 @@ func (s *Session) waitReadable() error {
 			if s.onIdleShallow() {
 				continue
 			}
+			return rd.timeoutErr(err)
 		}
 		return err
 	}

@@ -1,12 +1,15 @@
 package c2s
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
@@ -64,9 +67,12 @@ type smState struct {
 	start int
 	ends  []int
 	sent  []int64
-	// An <r/> was written when out was reqAt and no <a/> has come since.
+	// An <r/> was written when out was reqAt and no <a/> has come since;
+	// reqSince is when the first of the unanswered ones was (unix nanos,
+	// 0 when none; read by the session's reader without wmu).
 	requested bool
 	reqAt     uint32
+	reqSince  atomic.Int64
 	// heldEnds are the ends, in s.held, of the stanzas CSI holds back:
 	// they are counted once written.
 	heldEnds []int
@@ -142,6 +148,9 @@ func (s *Session) appendAckRequestLocked(b []byte) []byte {
 	if m == nil || m.unacked() == 0 || s.closing || m.requested && m.out-m.reqAt < requestEvery {
 		return b
 	}
+	if !m.requested {
+		m.reqSince.Store(time.Now().UnixNano())
+	}
 	m.requested, m.reqAt = true, m.out
 	return append(b, ackRequest...)
 }
@@ -204,6 +213,34 @@ func (s *Session) detachLocked() {
 	s.inactive = false
 }
 
+// errAckTimeout ends a connection whose client sent nothing for
+// Config.AckTimeout after an ack request: it is taken for lost. A timeout,
+// so a session that cannot hibernate gets <connection-timeout/>.
+var errAckTimeout net.Error = ackTimeout{}
+
+type ackTimeout struct{}
+
+func (ackTimeout) Error() string   { return "c2s: no answer to an ack request" }
+func (ackTimeout) Timeout() bool   { return true }
+func (ackTimeout) Temporary() bool { return false }
+
+// ackDeadline is when the client must have sent something while an <r/>
+// of the server is unanswered: AckTimeout after that request or after
+// the client's last input, whichever is later; zero when no request is
+// pending. It runs on the session's reader (or the poller's sweep while
+// the session is parked there).
+func (r *deadlineReader) ackDeadline() time.Time {
+	s := r.s
+	if s.sm == nil || r.cfg.AckTimeout <= 0 {
+		return time.Time{}
+	}
+	t := s.sm.reqSince.Load()
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, max(t, s.lastActive.Load())).Add(r.cfg.AckTimeout)
+}
+
 // netFailure reports whether err means the connection failed rather
 // than the stream was ended on purpose: a clean close by the client, a
 // stream error either side, or a close by the server.
@@ -232,10 +269,18 @@ func (s *Session) park(err error) bool {
 	}
 	s.parked = true
 	takeover := s.takeover
+	var notify []*stanza.Element
 	if takeover == nil {
 		s.expiry = time.AfterFunc(s.sm.timeout, s.expire)
+		notify = s.sm.unackedMessages()
 	}
 	s.wmu.Unlock()
+	// The client may not have got what it did not acknowledge: push
+	// notifications (XEP-0357) go out for those messages as for the
+	// ones that will arrive while the session is hibernated.
+	for _, st := range notify {
+		s.core.Queued(s, st)
+	}
 	// Wait for a write in progress, then drop the connection.
 	s.fmu.Lock()
 	s.closeConn()
@@ -245,6 +290,31 @@ func (s *Session) park(err error) bool {
 		close(takeover)
 	}
 	return true
+}
+
+// unackedMessages parses the unacknowledged messages worth a
+// notification (s.wmu held).
+func (m *smState) unackedMessages() []*stanza.Element {
+	var out []*stanza.Element
+	for i := range m.ends {
+		b := m.item(i)
+		if !bytes.HasPrefix(b, []byte("<message")) {
+			continue
+		}
+		if el, err := xmlstream.ParseNS(b, stanza.NSClient); err == nil && important(el) {
+			out = append(out, el)
+		}
+	}
+	return out
+}
+
+// StreamManaged reports whether the client enabled stream management:
+// such a session hands its unacknowledged stanzas to Core.Unacked once
+// it has called Core.Closed.
+func (s *Session) StreamManaged() bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.sm != nil
 }
 
 func (s *Session) unackedCount() int {
@@ -315,8 +385,9 @@ func (s *Session) handOverUnacked() {
 	}
 	if len(items) > 0 {
 		s.Logger().Info("unacknowledged stanzas handed over", "count", len(items))
-		s.core.Unacked(s, items)
 	}
+	s.core.Unacked(s, items) // even none: the core waits for this after Closed
+
 }
 
 // handled counts a stanza from the client as handled (XEP-0198 'h').
@@ -415,8 +486,22 @@ func (s *Session) ack(h uint32) error {
 	m.acked = h
 	if m.requested && h-m.reqAt < 1<<31 {
 		m.requested = false // the answer to our last <r/>
+		m.reqSince.Store(0)
+	}
+	// Stanzas written after the request that was just answered are still
+	// unacknowledged: ask again now rather than with the next write that
+	// may never come, so that each of them is under a request (and its
+	// ack deadline).
+	kick := false
+	if !m.requested && m.unacked() > 0 && !s.detached && !s.closing {
+		q := s.queueLocked()
+		q.b = s.appendAckRequestLocked(q.b)
+		kick = s.kickLocked()
 	}
 	s.wmu.Unlock()
+	if kick {
+		go s.writeLoop()
+	}
 	return nil
 }
 

@@ -131,9 +131,12 @@ type C2S struct {
 	// SMResumeTimeout is how long a session whose connection failed is
 	// kept for the client to resume it (XEP-0198); default 5m, 0 turns
 	// resumption off. SMMaxUnacked is how many stanzas a client may
-	// leave unacknowledged (default 1000).
+	// leave unacknowledged (default 1000). SMAckTimeout is how long a
+	// client that has gone silent has to answer an ack request before its
+	// connection is taken for dead (default 1m; 0 = no limit).
 	SMResumeTimeout time.Duration
 	SMMaxUnacked    int
+	SMAckTimeout    time.Duration
 }
 
 // AuthThrottle limits failed authentication attempts per window. A zero
@@ -248,6 +251,7 @@ func Default() *Config {
 			AuthThrottle:        AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
 			SMResumeTimeout:     5 * time.Minute,
 			SMMaxUnacked:        1000,
+			SMAckTimeout:        time.Minute,
 		},
 		Modules: Modules{Enabled: slices.Clone(DefaultModules)},
 		HTTP:    defaultHTTP(),

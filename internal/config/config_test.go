@@ -74,7 +74,7 @@ func TestDefault(t *testing.T) {
 		RequireEncryption: true, StreamOpenTimeout: 10 * time.Second, AuthTimeout: 30 * time.Second,
 		IdleTimeout: 5 * time.Minute, PingTimeout: time.Minute, MaxStanzaSize: 256000, MaxConnectionsPerIP: 100, ReadRate: 64000, ReadBurst: 1000000, ResourceConflict: "takeover",
 		MaxSessionsPerUser: 10, AuthThrottle: AuthThrottle{PerIP: 10, PerAccount: 5, Window: time.Minute},
-		SMResumeTimeout: 5 * time.Minute, SMMaxUnacked: 1000,
+		SMResumeTimeout: 5 * time.Minute, SMMaxUnacked: 1000, SMAckTimeout: time.Minute,
 	}
 	if d.C2S != want {
 		t.Errorf("c2s = %+v", d.C2S)

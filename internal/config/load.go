@@ -559,6 +559,7 @@ func (l *loader) c2s(s *section, c *C2S) {
 	s.size("read_burst", &c.ReadBurst, 0)
 	s.duration("sm_resume_timeout", &c.SMResumeTimeout, 0)
 	s.integer("sm_max_unacked", &c.SMMaxUnacked, 1)
+	s.duration("sm_ack_timeout", &c.SMAckTimeout, 0)
 	if t := s.table("auth_throttle"); t != nil {
 		t.integer("per_ip", &c.AuthThrottle.PerIP, 0)
 		t.integer("per_account", &c.AuthThrottle.PerAccount, 0)

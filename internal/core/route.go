@@ -83,7 +83,15 @@ func (s *Server) unbind(sess *c2s.Session) {
 }
 
 // Closed implements c2s.Core.
-func (s *Server) Closed(sess *c2s.Session) { s.unbind(sess) }
+// A session with stream management hands its unacknowledged stanzas
+// over (Unacked) after this: messages for the user wait for that, so
+// that what was sent first is stored first.
+func (s *Server) Closed(sess *c2s.Session) {
+	if sess.StreamManaged() {
+		s.handovers.begin(sess.JID().Bare().String())
+	}
+	s.unbind(sess)
+}
 
 // Idle implements c2s.Core: a bound session was silent for the idle
 // timeout; modules (ping) may ping it.
@@ -346,6 +354,9 @@ func (s *Server) route(ctx context.Context, ev *event.Event) {
 		return
 	}
 	kind := st.Name
+	if kind == stanza.KindMessage && s.handovers.active.Load() > 0 {
+		s.handovers.wait(ctx, to.Bare().String())
+	}
 	dest := destOf(to)
 	typ := st.Type()
 	ev.Host = h.name

@@ -98,11 +98,14 @@ type Server struct {
 	tracked   sync.Map // *c2s.Session → struct{}
 	// resumptions are the resumable sessions (XEP-0198).
 	resumptions *c2s.Resumptions
-	ipMu        sync.Mutex
-	ipConns     map[string]int // open connections per remote address
-	ctx         context.Context
-	cancel      context.CancelFunc
-	stopping    atomic.Bool
+	// handovers orders offline storage around sessions that hand over
+	// their unacknowledged stanzas (sm.go).
+	handovers handovers
+	ipMu      sync.Mutex
+	ipConns   map[string]int // open connections per remote address
+	ctx       context.Context
+	cancel    context.CancelFunc
+	stopping  atomic.Bool
 }
 
 // New builds a server: hosts, certificates and module generations. It does

@@ -2,6 +2,9 @@ package core
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/metronome-xmpp/metronome/event"
 	"github.com/metronome-xmpp/metronome/internal/c2s"
@@ -77,10 +80,14 @@ func (s *Server) Unacked(sess *c2s.Session, items []c2s.Unacked) {
 	if h == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, module.StoreTimeout)
-	defer cancel()
 	full := sess.JID()
 	bare := full.Bare()
+	defer s.handovers.end(bare.String())
+	if len(items) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, module.StoreTimeout)
+	defer cancel()
 	queried := sess.Value(sessionMAMQueried) != nil
 	others := false
 	for _, o := range s.dir.sessions(bare.String()) {
@@ -153,4 +160,70 @@ func hasStanzaID(st *stanza.Element, by string) bool {
 		}
 	}
 	return false
+}
+
+// handovers are the users whose ending sessions are handing over their
+// unacknowledged stanzas (XEP-0198 §4): from the session's unbinding to
+// the end of Unacked, messages routed to such a user wait, so that the
+// older stanzas reach offline storage before the newer ones. The wait is
+// bounded: a handover stuck behind a slow write delays, never blocks.
+type handovers struct {
+	active atomic.Int32 // len(m), read without the lock on every message
+	mu     sync.Mutex
+	m      map[string]*handover
+}
+
+type handover struct {
+	done chan struct{}
+	refs int // sessions of the user handing over
+}
+
+// maxHandoverWait bounds how long a message waits for a handover.
+const maxHandoverWait = 5 * time.Second
+
+func (hs *handovers) begin(user string) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.m == nil {
+		hs.m = make(map[string]*handover)
+	}
+	h := hs.m[user]
+	if h == nil {
+		h = &handover{done: make(chan struct{})}
+		hs.m[user] = h
+		hs.active.Add(1)
+	}
+	h.refs++
+}
+
+func (hs *handovers) end(user string) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	h := hs.m[user]
+	if h == nil {
+		return
+	}
+	if h.refs--; h.refs == 0 {
+		delete(hs.m, user)
+		hs.active.Add(-1)
+		close(h.done)
+	}
+}
+
+// wait returns once user has no handover in progress (or after
+// maxHandoverWait, or when ctx ends).
+func (hs *handovers) wait(ctx context.Context, user string) {
+	hs.mu.Lock()
+	h := hs.m[user]
+	hs.mu.Unlock()
+	if h == nil {
+		return
+	}
+	t := time.NewTimer(maxHandoverWait)
+	defer t.Stop()
+	select {
+	case <-h.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

@@ -331,6 +331,49 @@ func TestSMResumptionTimeout(t *testing.T) {
 	noStanza(t, again)
 }
 
+// TestSMAckTimeoutWithoutResumption: a client with stream management but
+// no resumption that goes silent after an ack request loses its stream
+// with <connection-timeout/> after sm_ack_timeout, and what it did not
+// acknowledge is stored offline. The client keeps its socket open and
+// reads: only its silence counts.
+func TestSMAckTimeoutWithoutResumption(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Modules("roster", "presence", "message", "offline"),
+		xmpptest.Config("[c2s]\nsm_ack_timeout = \"1s\""))
+	srv.CreateUser(t, "romeo@localhost", "password")
+	srv.CreateUser(t, "juliet@localhost", "password")
+	romeo := srv.Login(t, "romeo@localhost/orchard", "password")
+	juliet := srv.Login(t, "juliet@localhost/balcony", "password")
+	enableSM(t, juliet, false)
+	juliet.Send(t, `<presence/>`)
+	start := time.Now()
+	sendMessages(t, romeo, "juliet@localhost/balcony", 1, 2)
+	var end *stanza.Element
+	for end == nil {
+		if el := recv(t, juliet); el.Name == "error" {
+			end = el
+		}
+	}
+	if end.Child("urn:ietf:params:xml:ns:xmpp-streams", "connection-timeout") == nil {
+		t.Fatalf("stream error: %s, want connection-timeout", end)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("stream ended after %v, before sm_ack_timeout", d)
+	}
+	c := srv.Login(t, "juliet@localhost/phone", "password")
+	c.Send(t, `<presence/>`)
+	var got []string
+	for {
+		el := recv(t, c)
+		if el.Name == "presence" && el.From() == "juliet@localhost/phone" {
+			break
+		}
+		if el.Name == "message" {
+			got = append(got, el.ChildText("", "body"))
+		}
+	}
+	wantBodies(t, got, 1, 2)
+}
+
 // TestSMShutdownStoresUnacked stops the server with a hibernated session:
 // its unacknowledged messages are stored before the server exits.
 func TestSMShutdownStoresUnacked(t *testing.T) {

@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,8 +144,80 @@ func TestNotifyHibernated(t *testing.T) {
 	for !hibernated(srv, "juliet@localhost/phone") {
 		time.Sleep(20 * time.Millisecond)
 	}
+	// m1 and m2 were written again but never acknowledged: the phone may
+	// not have them, so they are notified when the session hibernates
+	// (the two notifications in either order), and the count goes on.
+	counts := expectPublishes(t, app, 2)
+	if !slices.Equal(counts, []string{"1", "2"}) {
+		t.Fatalf("unacknowledged messages notified with counts %v, want 1 and 2", counts)
+	}
 	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat" id="m3"><body>three</body></message>`)
+	answer(t, app, app.Expect(t, publish("n1", "3", "romeo@localhost")).ID())
+}
+
+// expectPublishes answers the next n publishes of app and returns their
+// message counts, sorted.
+func expectPublishes(t *testing.T, app *xmpptest.Client, n int) []string {
+	t.Helper()
+	var counts []string
+	for range n {
+		el := app.Recv(t)
+		x := el.Child("http://jabber.org/protocol/pubsub", "pubsub").Child("http://jabber.org/protocol/pubsub", "publish").
+			Child("http://jabber.org/protocol/pubsub", "item").Child("urn:xmpp:push:0", "notification").Child("jabber:x:data", "x")
+		if x == nil {
+			t.Fatalf("not a push notification: %s", el)
+		}
+		for f := range x.Elements {
+			if f.Attr("var") == "message-count" {
+				counts = append(counts, f.ChildText("jabber:x:data", "value"))
+			}
+		}
+		answer(t, app, el.ID())
+	}
+	slices.Sort(counts)
+	return counts
+}
+
+// TestNotifyUnackedOnAckTimeout: a phone that goes out of coverage keeps
+// a TCP connection that looks alive. It does not answer the server's ack
+// request, so after sm_ack_timeout its session hibernates, the message it
+// did not acknowledge is notified, and it resumes to find it.
+func TestNotifyUnackedOnAckTimeout(t *testing.T) {
+	t.Parallel()
+	srv, romeo, app := setup(t, xmpptest.Config("[c2s]\nsm_ack_timeout = \"1s\""))
+	enable(t, srv, "n1", "")
+	j := srv.Login(t, "juliet@localhost/phone", "password")
+	j.Send(t, `<enable xmlns="urn:xmpp:sm:3" resume="true"/>`)
+	enabled := j.Recv(t)
+	if enabled.Name != "enabled" || enabled.Attr("id") == "" {
+		t.Fatalf("enable: %s", enabled)
+	}
+	j.Send(t, `<presence/>`)
+	j.Expect(t, `<presence/>`)
+	j.Expect(t, `<r xmlns="urn:xmpp:sm:3"/>`)
+	j.Send(t, `<a xmlns="urn:xmpp:sm:3" h="1"/>`)
+	start := time.Now()
+	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat" id="m1"><body>are you there?</body></message>`)
+	j.Expect(t, `<message id="m1"/>`)
+	j.Expect(t, `<r xmlns="urn:xmpp:sm:3"/>`)
+	// Juliet's phone reads nothing more and answers nothing; its socket stays open.
 	answer(t, app, app.Expect(t, publish("n1", "1", "romeo@localhost")).ID())
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("notified after %v, before sm_ack_timeout", d)
+	}
+	if !hibernated(srv, "juliet@localhost/phone") {
+		t.Fatal("the session is not hibernated")
+	}
+	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", enabled.Attr("id"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if answerEl.Name != "resumed" {
+		t.Fatalf("resume: %s", answerEl)
+	}
+	c.Expect(t, `<message id="m1"/>`)
+	j.Kill()
 }
 
 // hibernated reports whether the session of full waits for a resumption.
