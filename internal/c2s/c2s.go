@@ -639,6 +639,7 @@ func (s *Session) handshake(ctx context.Context, tc *tls.Conn) error {
 	}
 	s.setConn(tc)
 	s.secure = true
+	releaseTLSBuffers(tc, false) // the handshake's; see tlsbuf.go
 	return nil
 }
 

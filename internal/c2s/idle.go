@@ -285,6 +285,9 @@ func (s *Session) run() {
 			s.stop(err)
 			return
 		}
+		if tc, ok := s.currentConn().(*tls.Conn); ok {
+			releaseTLSBuffers(tc, true) // quiet: nothing is buffered (see pending)
+		}
 		switch err := idlePoller().park(s); {
 		case err == nil, errors.Is(err, errParkedElsewhere):
 			return // the poller (or whoever woke the session) has it

@@ -387,7 +387,6 @@ func (s *Session) handOverUnacked() {
 		s.Logger().Info("unacknowledged stanzas handed over", "count", len(items))
 	}
 	s.core.Unacked(s, items) // even none: the core waits for this after Closed
-
 }
 
 // handled counts a stanza from the client as handled (XEP-0198 'h').
