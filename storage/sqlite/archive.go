@@ -37,43 +37,49 @@ type archive struct{ s scope }
 // that arrive while a commit is in progress share the next transaction,
 // and its single fsync. Each Append returns once its item is durable.
 func (a archive) Append(ctx context.Context, user string, item storage.Item) (string, error) {
-	req := &appendReq{query: archReplace, done: make(chan error, 1)}
+	query := archReplace
 	if item.ID == "" {
 		item.ID = driverutil.NewID()
-		req.query = archInsert
+		query = archInsert
 	}
-	req.args = [8]any{a.s.host, user, a.s.store, item.ID, driverutil.Millis(driverutil.When(item.When)), item.With, item.Type, nonNil(item.Value)}
-	if a.s.d.appends == nil { // opened without the loops (never in practice)
-		if _, err := a.s.d.w.exec(ctx, nil, req.query, req.args[:]...); err != nil {
-			return "", fmt.Errorf("sqlite: archive append: %w", err)
-		}
-		return item.ID, nil
-	}
-	// A select with both cases ready picks one at random: check ctx first
-	// so that a cancelled context never queues the write.
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("sqlite: archive append: %w", context.Cause(ctx))
-	}
-	select {
-	case a.s.d.appends <- req:
-	case <-ctx.Done():
-		return "", fmt.Errorf("sqlite: archive append: %w", context.Cause(ctx))
-	case <-a.s.d.stop:
-		return "", errors.New("sqlite: archive append: driver closed")
-	}
-	// Once queued, the write happens: wait for it rather than for ctx, so
-	// that an error returned means "not stored".
-	if err := <-req.done; err != nil {
+	if err := a.s.d.groupWrite(ctx, query, a.s.host, user, a.s.store, item.ID, driverutil.Millis(driverutil.When(item.When)), item.With, item.Type, nonNil(item.Value)); err != nil {
 		return "", fmt.Errorf("sqlite: archive append: %w", err)
 	}
 	return item.ID, nil
 }
 
-// appendReq is one Append waiting for the group commit.
+// appendReq is one statement waiting for the group commit.
 type appendReq struct {
 	query string
 	args  [8]any
+	n     int // of args
 	done  chan error
+}
+
+// groupWrite runs one write statement (of at most 8 arguments) through
+// the group commit and returns once it is durable, or failed.
+func (d *Driver) groupWrite(ctx context.Context, query string, args ...any) error {
+	if d.appends == nil || len(args) > 8 { // opened without the loops (never in practice)
+		_, err := d.w.exec(ctx, nil, query, args...)
+		return err
+	}
+	req := &appendReq{query: query, n: len(args), done: make(chan error, 1)}
+	copy(req.args[:], args)
+	// A select with both cases ready picks one at random: check ctx first
+	// so that a cancelled context never queues the write.
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	select {
+	case d.appends <- req:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-d.stop:
+		return errors.New("driver closed")
+	}
+	// Once queued, the write happens: wait for it rather than for ctx, so
+	// that an error returned means "not stored".
+	return <-req.done
 }
 
 // maxAppendBatch bounds the appends of one transaction.
@@ -105,7 +111,7 @@ func (d *Driver) appendLoop() {
 		}
 		err := d.writeTx(ctx, func(tx *sql.Tx) error {
 			for _, r := range batch {
-				if _, err := d.w.exec(ctx, tx, r.query, r.args[:]...); err != nil {
+				if _, err := d.w.exec(ctx, tx, r.query, r.args[:r.n]...); err != nil {
 					return err
 				}
 			}
@@ -113,7 +119,7 @@ func (d *Driver) appendLoop() {
 		})
 		if err != nil && len(batch) > 1 {
 			for _, r := range batch {
-				_, err := d.w.exec(ctx, nil, r.query, r.args[:]...)
+				_, err := d.w.exec(ctx, nil, r.query, r.args[:r.n]...)
 				r.done <- err
 			}
 			continue

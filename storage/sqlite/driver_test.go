@@ -51,3 +51,7 @@ func BenchmarkArchiveAppendParallel(b *testing.B) {
 func BenchmarkArchiveFind(b *testing.B) { storagetest.BenchArchiveFind(b, newDriver, 100_000) }
 
 func BenchmarkKeyValSetMany(b *testing.B) { storagetest.BenchKeyValSetMany(b, newDriver) }
+
+// BenchmarkKeyValSetParallel: concurrent single sets share the group
+// commit, with synchronous = full as the daemon runs.
+func BenchmarkKeyValSetParallel(b *testing.B) { storagetest.BenchKeyValSetParallel(b, newDriverFull) }

@@ -53,9 +53,17 @@ func (s scope) get(ctx context.Context, user, key string) ([]byte, error) {
 // set sets or, for a nil value, deletes one row, in tx when not nil.
 func (s scope) set(ctx context.Context, tx *sql.Tx, user, key string, value []byte) error {
 	var err error
-	if value == nil {
+	switch {
+	case tx == nil && value == nil:
+		// A write of its own shares the group commit of archive appends
+		// (one transaction and fsync for the writes that arrive together,
+		// such as the last presence and last activity of users logging out).
+		err = s.d.groupWrite(ctx, kvDel, s.host, user, s.store, key)
+	case tx == nil:
+		err = s.d.groupWrite(ctx, kvSet, s.host, user, s.store, key, value)
+	case value == nil:
 		_, err = s.d.w.exec(ctx, tx, kvDel, s.host, user, s.store, key)
-	} else {
+	default:
 		_, err = s.d.w.exec(ctx, tx, kvSet, s.host, user, s.store, key, value)
 	}
 	if err != nil {

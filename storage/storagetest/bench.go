@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -111,6 +112,29 @@ func BenchArchiveAppendParallel(b *testing.B, newDriver func(tb testing.TB) stor
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+}
+
+// BenchKeyValSetParallel measures KeyVal.Set from 64 goroutines, each
+// setting its own user's value (users logging out: last activity, last
+// presence), and reports sets/s.
+func BenchKeyValSetParallel(b *testing.B, newDriver func(tb testing.TB) storage.Driver) {
+	d := newDriver(b)
+	b.Cleanup(func() { d.Close() })
+	kv := d.KeyVal("example.org", "last")
+	ctx := b.Context()
+	value := []byte(`{"time":1763800000,"status":"gone"}`)
+	b.SetParallelism(64 / max(1, runtime.GOMAXPROCS(0)))
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		user := "user-" + rand.Text()
+		for pb.Next() {
+			if err := kv.Set(ctx, user, value); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sets/s")
 }
 
 // BenchArchiveFind loads n items into one user's archive (with Loader when
