@@ -2,7 +2,6 @@ package core_test
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,6 +96,33 @@ func wantBodies(t *testing.T, got []string, first, last int) {
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("messages: got %v, want %v", got, want)
+	}
+}
+
+// offlineBodies logs juliet@localhost/phone in, sends her initial
+// presence and returns the client and the bodies of the messages that
+// arrive before the echo of that presence: her offline messages.
+func offlineBodies(t *testing.T, srv *xmpptest.Server) (*xmpptest.Client, []string) {
+	t.Helper()
+	c := srv.Login(t, "juliet@localhost/phone", "password")
+	c.Send(t, `<presence/>`)
+	var got []string
+	for {
+		el := recv(t, c)
+		if el.Name == "presence" && el.From() == "juliet@localhost/phone" {
+			return c, got
+		}
+		if el.Name == "message" {
+			got = append(got, el.ChildText("", "body"))
+		}
+	}
+}
+
+// waitSessions waits (up to 10 s) until the server has n sessions.
+func waitSessions(srv *xmpptest.Server, n int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Core.SessionCount() != n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -359,18 +385,7 @@ func TestSMAckTimeoutWithoutResumption(t *testing.T) {
 	if d := time.Since(start); d < time.Second {
 		t.Fatalf("stream ended after %v, before sm_ack_timeout", d)
 	}
-	c := srv.Login(t, "juliet@localhost/phone", "password")
-	c.Send(t, `<presence/>`)
-	var got []string
-	for {
-		el := recv(t, c)
-		if el.Name == "presence" && el.From() == "juliet@localhost/phone" {
-			break
-		}
-		if el.Name == "message" {
-			got = append(got, el.ChildText("", "body"))
-		}
-	}
+	_, got := offlineBodies(t, srv)
 	wantBodies(t, got, 1, 2)
 }
 
@@ -416,22 +431,8 @@ func TestSMUnackedLeftToTheArchive(t *testing.T) {
 			got, _ := bodies(t, juliet, 1)
 			wantBodies(t, got, 1, 1)
 			juliet.Kill()
-			deadline := time.Now().Add(10 * time.Second)
-			for srv.Core.SessionCount() != 1 && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-			c := srv.Login(t, "juliet@localhost/phone", "password")
-			c.Send(t, `<presence/>`)
-			var offline []string
-			for {
-				el := recv(t, c)
-				if el.Name == "presence" {
-					break
-				}
-				if el.Name == "message" {
-					offline = append(offline, el.ChildText("", "body"))
-				}
-			}
+			waitSessions(srv, 1)
+			c, offline := offlineBodies(t, srv)
 			if queried && len(offline) != 0 || !queried && strings.Join(offline, ",") != "1" {
 				t.Fatalf("offline: %v", offline)
 			}
@@ -507,21 +508,9 @@ func TestSMTooManyUnacked(t *testing.T) {
 			t.Fatalf("message 5 was written past the limit")
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Core.SessionCount() != 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitSessions(srv, 1)
 	sendMessages(t, romeo, "juliet@localhost", 6, 6)
-	c := srv.Login(t, "juliet@localhost/phone", "password")
-	c.Send(t, `<presence/>`)
-	var got []string
-	for {
-		el := recv(t, c)
-		if el.Name == "presence" {
-			break
-		}
-		got = append(got, el.ChildText("", "body"))
-	}
+	_, got := offlineBodies(t, srv)
 	wantBodies(t, got, 1, 6)
 }
 
@@ -543,26 +532,17 @@ func TestSMUnackedBytesBounded(t *testing.T) {
 			break
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Core.SessionCount() != 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitSessions(srv, 1)
 	// The session is unbound before its 4 MiB are handed over to
 	// offline storage: give the handover a moment.
 	time.Sleep(time.Second)
-	c := srv.Login(t, "juliet@localhost/phone", "password")
-	c.Send(t, `<presence/>`)
+	_, bodies := offlineBodies(t, srv)
 	var got []string
-	for {
-		el := recv(t, c)
-		if el.Name == "presence" {
-			break
-		}
-		n, _, _ := strings.Cut(el.ChildText("", "body"), " ")
+	for _, b := range bodies {
+		n, _, _ := strings.Cut(b, " ")
 		got = append(got, n)
 	}
-	// A message that arrives while the session ends can be stored
-	// before the ones it hands over: compare as sets.
-	slices.SortFunc(got, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return x - y })
+	// Messages that arrived while the session ended wait for its
+	// handover: the order is kept.
 	wantBodies(t, got, 1, 20)
 }

@@ -105,14 +105,7 @@ func TestNotifyHibernated(t *testing.T) {
 	t.Parallel()
 	srv, romeo, app := setup(t)
 	enable(t, srv, "n1", "")
-	j := srv.Login(t, "juliet@localhost/phone", "password")
-	j.Send(t, `<enable xmlns="urn:xmpp:sm:3" resume="true"/>`)
-	enabled := j.Recv(t)
-	if enabled.Name != "enabled" || enabled.Attr("id") == "" {
-		t.Fatalf("enable: %s", enabled)
-	}
-	j.Send(t, `<presence/>`)
-	j.Expect(t, `<presence/>`)
+	j, smID := phone(t, srv)
 	j.Kill()
 	// The server parks the session once it reads the end of the connection.
 	deadline := time.Now().Add(10 * time.Second)
@@ -130,7 +123,7 @@ func TestNotifyHibernated(t *testing.T) {
 	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`)
 	app.ExpectNothing(t)
 
-	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", enabled.Attr("id"), 1)
+	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", smID, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,14 +179,7 @@ func TestNotifyUnackedOnAckTimeout(t *testing.T) {
 	t.Parallel()
 	srv, romeo, app := setup(t, xmpptest.Config("[c2s]\nsm_ack_timeout = \"1s\""))
 	enable(t, srv, "n1", "")
-	j := srv.Login(t, "juliet@localhost/phone", "password")
-	j.Send(t, `<enable xmlns="urn:xmpp:sm:3" resume="true"/>`)
-	enabled := j.Recv(t)
-	if enabled.Name != "enabled" || enabled.Attr("id") == "" {
-		t.Fatalf("enable: %s", enabled)
-	}
-	j.Send(t, `<presence/>`)
-	j.Expect(t, `<presence/>`)
+	j, smID := phone(t, srv)
 	j.Expect(t, `<r xmlns="urn:xmpp:sm:3"/>`)
 	j.Send(t, `<a xmlns="urn:xmpp:sm:3" h="1"/>`)
 	start := time.Now()
@@ -208,7 +194,7 @@ func TestNotifyUnackedOnAckTimeout(t *testing.T) {
 	if !hibernated(srv, "juliet@localhost/phone") {
 		t.Fatal("the session is not hibernated")
 	}
-	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", enabled.Attr("id"), 1)
+	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", smID, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +204,21 @@ func TestNotifyUnackedOnAckTimeout(t *testing.T) {
 	}
 	c.Expect(t, `<message id="m1"/>`)
 	j.Kill()
+}
+
+// phone logs juliet@localhost/phone in with resumable stream management
+// and initial presence; it returns the client and the SM-ID.
+func phone(t *testing.T, srv *xmpptest.Server) (*xmpptest.Client, string) {
+	t.Helper()
+	j := srv.Login(t, "juliet@localhost/phone", "password")
+	j.Send(t, `<enable xmlns="urn:xmpp:sm:3" resume="true"/>`)
+	enabled := j.Recv(t)
+	if enabled.Name != "enabled" || enabled.Attr("id") == "" {
+		t.Fatalf("enable: %s", enabled)
+	}
+	j.Send(t, `<presence/>`)
+	j.Expect(t, `<presence/>`)
+	return j, enabled.Attr("id")
 }
 
 // hibernated reports whether the session of full waits for a resumption.
