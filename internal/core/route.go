@@ -168,6 +168,11 @@ func (s *Server) Process(ctx context.Context, sess *c2s.Session, st *stanza.Elem
 	switch {
 	case to.IsZero() && kind == stanza.KindPresence:
 		dest = "self"
+		if s.handovers.active.Load() > 0 {
+			// Offline messages are sent on initial presence: let another
+			// session of the user finish storing what it hands over.
+			s.handovers.wait(ctx, from.Bare().String())
+		}
 	case to.IsZero():
 		dest = "bare" // RFC 6120 §10.3.3: handled on behalf of the account
 	default:

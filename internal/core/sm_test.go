@@ -532,10 +532,14 @@ func TestSMUnackedBytesBounded(t *testing.T) {
 			break
 		}
 	}
+	// Romeo's stream is processed in order: once his ping is answered,
+	// all 20 messages were routed. The session is unbound before its
+	// 4 MiB are handed over to offline storage; the new session's initial
+	// presence waits for the handover.
+	romeo.Send(t, `<iq type="get" id="done" to="localhost"><ping xmlns="urn:xmpp:ping"/></iq>`)
+	for el := recv(t, romeo); el.ID() != "done"; el = recv(t, romeo) {
+	}
 	waitSessions(srv, 1)
-	// The session is unbound before its 4 MiB are handed over to
-	// offline storage: give the handover a moment.
-	time.Sleep(time.Second)
 	_, bodies := offlineBodies(t, srv)
 	var got []string
 	for _, b := range bodies {
