@@ -23,8 +23,15 @@ func TestTokenizerAllocs(t *testing.T) {
 		}
 	}
 	run() // grow the buffers
-	if n := testing.AllocsPerRun(20, run); n != 0 {
-		t.Errorf("tokenizer: %v allocations per stream, want 0", n)
+	// The read buffer goes back to a sync.Pool at the end of each stream;
+	// under the race detector the pool drops some of what it is given, so
+	// a stream may allocate its buffer again (never more than that).
+	want := 0.0
+	if raceEnabled {
+		want = 1
+	}
+	if n := testing.AllocsPerRun(20, run); n > want {
+		t.Errorf("tokenizer: %v allocations per stream of 200 messages, want at most %v", n, want)
 	}
 }
 

@@ -281,8 +281,6 @@ func (t *Tokenizer) tooBig() error {
 	return t.fail(CondPolicyViolation, "element exceeds the size limit")
 }
 
-// fill reads more input, keeping buf[pos:end]. It returns an error only if
-// nothing was read.
 // bufPool holds read buffers of initialBuf bytes, shared by all streams.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, initialBuf); return &b }}
 
@@ -331,6 +329,8 @@ var ErrWouldBlock = errors.New("xmlstream: no input buffered")
 // no read buffer and no deep stack held by idle streams.
 func (t *Tokenizer) SetPending(pending func() bool) { t.pending = pending }
 
+// fill reads more input, keeping buf[pos:end]. It returns an error only if
+// nothing was read.
 func (t *Tokenizer) fill() error {
 	if t.rerr != nil {
 		err := t.rerr
