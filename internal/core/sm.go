@@ -88,6 +88,9 @@ func (s *Server) Unacked(sess *c2s.Session, items []c2s.Unacked) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, module.StoreTimeout)
 	defer cancel()
+	// What this handover routes (bounces to the user's other resources)
+	// must not wait for the handover itself.
+	ctx = context.WithValue(ctx, handoverKey{}, bare.String())
 	queried := sess.Value(sessionMAMQueried) != nil
 	others := false
 	for _, o := range s.dir.sessions(bare.String()) {
@@ -178,6 +181,9 @@ type handover struct {
 	refs int // sessions of the user handing over
 }
 
+// handoverKey marks the context of a handover with its user.
+type handoverKey struct{}
+
 // maxHandoverWait bounds how long a message waits for a handover.
 const maxHandoverWait = 5 * time.Second
 
@@ -213,6 +219,9 @@ func (hs *handovers) end(user string) {
 // wait returns once user has no handover in progress (or after
 // maxHandoverWait, or when ctx ends).
 func (hs *handovers) wait(ctx context.Context, user string) {
+	if ctx.Value(handoverKey{}) == user {
+		return // routed by that handover
+	}
 	hs.mu.Lock()
 	h := hs.m[user]
 	hs.mu.Unlock()

@@ -550,3 +550,34 @@ func TestSMUnackedBytesBounded(t *testing.T) {
 	// handover: the order is kept.
 	wantBodies(t, got, 1, 20)
 }
+
+// TestSMHandoverBounceToOwnResource: a message from the user's other
+// resource that the closing session never acknowledged goes back to that
+// resource at once; the bounce does not wait for the handover it is
+// part of.
+func TestSMHandoverBounceToOwnResource(t *testing.T) {
+	srv := xmpptest.NewServer(t, xmpptest.Modules("roster", "presence", "message", "offline"))
+	srv.CreateUser(t, "juliet@localhost", "password")
+	desk := srv.Login(t, "juliet@localhost/desk", "password")
+	desk.Send(t, `<presence/>`)
+	phone := srv.Login(t, "juliet@localhost/phone", "password")
+	enableSM(t, phone, false)
+	phone.Send(t, `<presence/>`)
+	desk.Send(t, `<message to="juliet@localhost/phone" type="chat" id="m1"><body>note to self</body></message>`)
+	for el := recv(t, phone); el.Name != "message"; el = recv(t, phone) {
+	}
+	start := time.Now()
+	phone.Close()
+	for {
+		el := recv(t, desk)
+		if el.Name == "message" && el.ID() == "m1" {
+			if el.Type() != "error" {
+				t.Fatalf("got %s, want the bounce", el)
+			}
+			break
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("bounce after %v: it waited for its own handover", d)
+	}
+}
