@@ -118,6 +118,24 @@ func offlineBodies(t *testing.T, srv *xmpptest.Server) (*xmpptest.Client, []stri
 	}
 }
 
+// untilStreamError reads c's elements, passing each to each (if not nil),
+// until a stream error, which must have the condition cond.
+func untilStreamError(t *testing.T, c *xmpptest.Client, cond string, each func(*stanza.Element)) {
+	t.Helper()
+	for {
+		el := recv(t, c)
+		if el.Name == "error" {
+			if el.Child("urn:ietf:params:xml:ns:xmpp-streams", cond) == nil {
+				t.Fatalf("stream error: %s, want %s", el, cond)
+			}
+			return
+		}
+		if each != nil {
+			each(el)
+		}
+	}
+}
+
 // waitSessions waits (up to 10 s) until the server has n sessions.
 func waitSessions(srv *xmpptest.Server, n int) {
 	deadline := time.Now().Add(10 * time.Second)
@@ -373,15 +391,7 @@ func TestSMAckTimeoutWithoutResumption(t *testing.T) {
 	juliet.Send(t, `<presence/>`)
 	start := time.Now()
 	sendMessages(t, romeo, "juliet@localhost/balcony", 1, 2)
-	var end *stanza.Element
-	for end == nil {
-		if el := recv(t, juliet); el.Name == "error" {
-			end = el
-		}
-	}
-	if end.Child("urn:ietf:params:xml:ns:xmpp-streams", "connection-timeout") == nil {
-		t.Fatalf("stream error: %s, want connection-timeout", end)
-	}
+	untilStreamError(t, juliet, "connection-timeout", nil)
 	if d := time.Since(start); d < time.Second {
 		t.Fatalf("stream ended after %v, before sm_ack_timeout", d)
 	}
@@ -496,18 +506,11 @@ func TestSMTooManyUnacked(t *testing.T) {
 	// The presence echo and messages 1–4 fill the window; 5 ends the
 	// session.
 	sendMessages(t, romeo, "juliet@localhost/balcony", 1, 5)
-	for {
-		el := recv(t, juliet)
-		if el.Name == "error" {
-			if el.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
-				t.Fatalf("stream error: %s", el)
-			}
-			break
-		}
+	untilStreamError(t, juliet, "policy-violation", func(el *stanza.Element) {
 		if el.Name == "message" && el.ChildText("", "body") == "5" {
 			t.Fatalf("message 5 was written past the limit")
 		}
-	}
+	})
 	waitSessions(srv, 1)
 	sendMessages(t, romeo, "juliet@localhost", 6, 6)
 	_, got := offlineBodies(t, srv)
@@ -523,15 +526,7 @@ func TestSMUnackedBytesBounded(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		romeo.Send(t, fmt.Sprintf(`<message to="juliet@localhost/balcony" type="chat" id="m%d"><body>%d %s</body></message>`, i, i, big))
 	}
-	for {
-		el := recv(t, juliet)
-		if el.Name == "error" {
-			if el.Child("urn:ietf:params:xml:ns:xmpp-streams", "policy-violation") == nil {
-				t.Fatalf("stream error: %s", el)
-			}
-			break
-		}
-	}
+	untilStreamError(t, juliet, "policy-violation", nil)
 	// Romeo's stream is processed in order: once his ping is answered,
 	// all 20 messages were routed. The session is unbound before its
 	// 4 MiB are handed over to offline storage; the new session's initial
