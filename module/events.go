@@ -38,7 +38,8 @@ const (
 	// connection (XEP-0198).
 	EventSessionResumed = "session/resumed"
 	// EventMessageHibernated: a message was kept for a hibernated
-	// session, to be written if the client resumes (XEP-0198). Stanza is
+	// session, to be written if the client resumes (XEP-0198), or was
+	// left unacknowledged by a session that just hibernated. Stanza is
 	// a copy, To the user's bare JID, Data the Session. Fired on a
 	// goroutine of its own (mod.push notifies the user's devices).
 	EventMessageHibernated = "message/hibernated"
