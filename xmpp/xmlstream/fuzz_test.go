@@ -202,6 +202,7 @@ func stdParse(data []byte) (string, bool) {
 	var stack []*stanza.Element
 	done := false
 	for {
+		off := d.InputOffset()
 		tok, err := d.Token()
 		if err == io.EOF {
 			break
@@ -236,7 +237,10 @@ func stdParse(data []byte) (string, bool) {
 			done = len(stack) == 0
 		case xml.CharData:
 			if len(stack) == 0 {
-				if !isXMLSpace(string(tok)) {
+				// Outside the root element XML allows only literal white
+				// space; encoding/xml also takes character references
+				// there ("&#9;<a/>").
+				if raw := data[off:d.InputOffset()]; !isXMLSpace(string(tok)) || !isXMLSpace(string(raw)) {
 					return "", false
 				}
 				continue
