@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -69,6 +70,18 @@ type Presence struct {
 	h      module.Host
 	roster rosterAPI
 	last   storage.KeyVal
+	// users serializes the broadcasts of one user's resources (by a hash
+	// of the bare JID): two resources going available at once would
+	// otherwise each get the other's presence twice, once by its
+	// broadcast and once on learning who else is online.
+	users [64]sync.Mutex
+}
+
+// userLock returns the mutex of user's broadcasts.
+func (p *Presence) userLock(user string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(user))
+	return &p.users[h.Sum32()%uint32(len(p.users))]
 }
 
 // Info implements module.Module.
@@ -163,6 +176,9 @@ func (p *Presence) available(ctx context.Context, sess module.Session, st *stanz
 	defer cancel()
 	full := sess.JID()
 	user := full.Bare()
+	mu := p.userLock(user.String())
+	mu.Lock()
+	defer mu.Unlock()
 	pres := addressed(st, full.String(), "")
 	initial := !sess.Available()
 	sess.SetPresence(pres)
