@@ -67,7 +67,7 @@ websocket_url = "wss://localhost/xmpp-websocket"
 `, port, page.origin), "websocket", "hostmeta")
 	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/xmpp-websocket", port)
 	out := s.runConverse(t, page, "--websocket-url", wsURL)
-	if l := line(t, out, "OK login"); !strings.HasPrefix(field(l, "jid"), "romeo@localhost/") || field(l, "service") != wsURL {
+	if l := testbin.Line(t, out, "OK login"); !strings.HasPrefix(testbin.Field(l, "jid"), "romeo@localhost/") || testbin.Field(l, "service") != wsURL {
 		t.Errorf("login: %s", l)
 	}
 	// The page is told the endpoint (discover_connection_methods is off:
@@ -96,7 +96,7 @@ bosh_url = "https://localhost/http-bind"
 	s := startServer(t, extra, "bosh", "hostmeta")
 	boshURL := fmt.Sprintf("http://127.0.0.1:%d/http-bind", port)
 	out := s.runConverse(t, page, "--bosh-url", boshURL)
-	if l := line(t, out, "OK login"); !strings.HasPrefix(field(l, "jid"), "romeo@localhost/") || field(l, "service") != boshURL {
+	if l := testbin.Line(t, out, "OK login"); !strings.HasPrefix(testbin.Field(l, "jid"), "romeo@localhost/") || testbin.Field(l, "service") != boshURL {
 		t.Errorf("login: %s", l)
 	}
 	checkHostMeta(t, port, page.origin, "urn:xmpp:alt-connections:xbosh", "https://localhost/http-bind")
@@ -479,52 +479,22 @@ func (s *server) runConverse(t *testing.T, p page, args ...string) []string {
 		}
 		t.Fatalf("converse.mjs: no PASS (exit: %v); %s\njuliet saw: %q\ndriver log:\n%s", err, where, got, log)
 	}
-	line(t, lines, "OK roster contact=juliet@localhost name=Juliet")
-	line(t, lines, "OK roster online=juliet@localhost")
-	line(t, lines, "OK chat open with=juliet@localhost")
-	line(t, lines, "OK sent")
-	line(t, lines, "OK received from=juliet@localhost")
-	line(t, lines, "OK logout")
+	testbin.Line(t, lines, "OK roster contact=juliet@localhost name=Juliet")
+	testbin.Line(t, lines, "OK roster online=juliet@localhost")
+	testbin.Line(t, lines, "OK chat open with=juliet@localhost")
+	testbin.Line(t, lines, "OK sent")
+	testbin.Line(t, lines, "OK received from=juliet@localhost")
+	testbin.Line(t, lines, "OK logout")
 	if !hasPrefix(got, "presence from=romeo@localhost/") {
 		t.Errorf("juliet did not see romeo's browser session come online: %q", got)
 	}
 	if !hasPrefix(got, "message from=romeo@localhost/") {
 		t.Errorf("juliet did not get the message from the browser: %q", got)
-	} else if l := got[index(got, "message from=")]; field(l, "type") != "chat" {
+	} else if l := got[testbin.Index(got, "message from=")]; testbin.Field(l, "type") != "chat" {
 		t.Errorf("juliet got %s, want type=chat", l)
 	}
 	juliet.Close()
 	return lines
 }
 
-func hasPrefix(lines []string, prefix string) bool { return index(lines, prefix) >= 0 }
-
-func index(lines []string, prefix string) int {
-	for i, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			return i
-		}
-	}
-	return -1
-}
-
-// line returns the first line starting with prefix, failing the test if
-// there is none.
-func line(t *testing.T, lines []string, prefix string) string {
-	t.Helper()
-	if i := index(lines, prefix); i >= 0 {
-		return lines[i]
-	}
-	t.Fatalf("no line starting with %q in:\n%s", prefix, strings.Join(lines, "\n"))
-	return ""
-}
-
-// field returns the value of key=value in a result line.
-func field(l, key string) string {
-	for _, f := range strings.Fields(l) {
-		if v, ok := strings.CutPrefix(f, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
+func hasPrefix(lines []string, prefix string) bool { return testbin.Index(lines, prefix) >= 0 }

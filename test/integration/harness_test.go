@@ -307,26 +307,3 @@ func (s *server) runScript(t *testing.T, name string, args ...string) []string {
 	sc.stdin.Close()
 	return sc.wait()
 }
-
-// line returns the first line starting with prefix, failing the test if
-// there is none.
-func line(t *testing.T, lines []string, prefix string) string {
-	t.Helper()
-	for _, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			return l
-		}
-	}
-	t.Fatalf("no line starting with %q in:\n%s", prefix, strings.Join(lines, "\n"))
-	return ""
-}
-
-// field returns the value of key=value in a result line.
-func field(l, key string) string {
-	for _, f := range strings.Fields(l) {
-		if v, ok := strings.CutPrefix(f, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}

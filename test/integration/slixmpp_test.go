@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/metronome-xmpp/metronome/internal/testbin"
 )
 
 // The scenarios themselves are the Python scripts in slixmpp/; these tests
@@ -20,15 +22,15 @@ func TestSlixmppRegister(t *testing.T) {
 	requireSlixmpp(t)
 	s := startServer(t, serverConfig{Registration: true})
 	out := s.runScript(t, "register", "--user", "newbie", "--password", "newbie-secret")
-	line(t, out, "OK register-feature")
-	if f := field(line(t, out, "OK register-form"), "fields"); f != "password,username" {
+	testbin.Line(t, out, "OK register-feature")
+	if f := testbin.Field(testbin.Line(t, out, "OK register-form"), "fields"); f != "password,username" {
 		t.Errorf("registration form fields %q, want password,username", f)
 	}
-	line(t, out, "OK registered user=newbie")
-	if j := field(line(t, out, "OK login"), "jid"); !strings.HasPrefix(j, "newbie@localhost/") {
+	testbin.Line(t, out, "OK registered user=newbie")
+	if j := testbin.Field(testbin.Line(t, out, "OK login"), "jid"); !strings.HasPrefix(j, "newbie@localhost/") {
 		t.Errorf("bound JID %q after registration", j)
 	}
-	line(t, out, "OK relogin jid=newbie@localhost/")
+	testbin.Line(t, out, "OK relogin jid=newbie@localhost/")
 
 	users, err := s.ctl("user", "list", s.Domain)
 	if err != nil || !strings.Contains(users, "newbie@localhost") {
@@ -65,15 +67,15 @@ func TestSlixmppLogin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := s.runScript(t, "login", append([]string{"--jid", jid, "--password", password}, tc.args...)...)
-			l := line(t, out, "OK login")
-			if j := field(l, "jid"); !strings.HasPrefix(j, jid+"/") {
+			l := testbin.Line(t, out, "OK login")
+			if j := testbin.Field(l, "jid"); !strings.HasPrefix(j, jid+"/") {
 				t.Errorf("bound JID %q, want a resource of %s", j, jid)
 			}
-			if tc.mech != "" && field(l, "mech") != tc.mech {
-				t.Errorf("mechanism %q, want %q", field(l, "mech"), tc.mech)
+			if tc.mech != "" && testbin.Field(l, "mech") != tc.mech {
+				t.Errorf("mechanism %q, want %q", testbin.Field(l, "mech"), tc.mech)
 			}
-			if field(l, "tls") != tc.tls {
-				t.Errorf("tls %q, want %q", field(l, "tls"), tc.tls)
+			if testbin.Field(l, "tls") != tc.tls {
+				t.Errorf("tls %q, want %q", testbin.Field(l, "tls"), tc.tls)
 			}
 			for _, l := range out {
 				// The PLUS attempts may fail, on the binding type only.
@@ -96,10 +98,10 @@ func TestSlixmppSCRAMDowngrade(t *testing.T) {
 	s := startServer(t, serverConfig{})
 	jid := s.addUser("romeo", password)
 	out := s.runScript(t, "login", "--jid", jid, "--password", password, "--mech", "SCRAM-SHA-256", "--expect-failure")
-	if l := line(t, out, "OK auth-refused"); field(l, "condition") != "not-authorized" {
-		t.Errorf("refused with %q, want not-authorized", field(l, "condition"))
+	if l := testbin.Line(t, out, "OK auth-refused"); testbin.Field(l, "condition") != "not-authorized" {
+		t.Errorf("refused with %q, want not-authorized", testbin.Field(l, "condition"))
 	}
-	line(t, out, "OK closed")
+	testbin.Line(t, out, "OK closed")
 	s.stop()
 }
 
@@ -114,21 +116,21 @@ func TestSlixmppWrongPassword(t *testing.T) {
 	t.Run("SCRAM-SHA-256", func(t *testing.T) {
 		out := s.runScript(t, "login", "--jid", jid, "--password", "wrong password",
 			"--mech", "SCRAM-SHA-256", "--no-channel-binding", "--expect-failure")
-		if l := line(t, out, "OK auth-refused"); field(l, "condition") != "not-authorized" || field(l, "attempts") != "1" {
+		if l := testbin.Line(t, out, "OK auth-refused"); testbin.Field(l, "condition") != "not-authorized" || testbin.Field(l, "attempts") != "1" {
 			t.Errorf("got %q, want one not-authorized failure", l)
 		}
-		line(t, out, "OK closed")
+		testbin.Line(t, out, "OK closed")
 	})
 	t.Run("default mechanism", func(t *testing.T) {
 		// slixmpp tries every mechanism in turn; the server may end the
 		// stream after its limit of failures, but must refuse them all.
 		out := s.runScript(t, "login", "--jid", jid, "--password", "wrong password", "--expect-failure")
-		line(t, out, "OK auth-refused")
-		line(t, out, "OK closed")
+		testbin.Line(t, out, "OK auth-refused")
+		testbin.Line(t, out, "OK closed")
 	})
 	t.Run("right password still works", func(t *testing.T) {
 		out := s.runScript(t, "login", "--jid", jid, "--password", password)
-		line(t, out, "OK login jid="+jid+"/")
+		testbin.Line(t, out, "OK login jid="+jid+"/")
 	})
 	s.stop()
 }
@@ -142,7 +144,7 @@ func TestSlixmppRosterPresence(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runScript(t, "presence", "--user1", "romeo", "--user2", "juliet", "--password", password)
-	line(t, out, "OK rosters-both")
+	testbin.Line(t, out, "OK rosters-both")
 	s.stop()
 }
 
@@ -154,10 +156,10 @@ func TestSlixmppChat(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runScript(t, "chat", "--user1", "romeo", "--user2", "juliet", "--password", password)
-	if l := line(t, out, "OK juliet got"); field(l, "type") != "chat" || !strings.HasPrefix(field(l, "from"), "romeo@localhost/") {
+	if l := testbin.Line(t, out, "OK juliet got"); testbin.Field(l, "type") != "chat" || !strings.HasPrefix(testbin.Field(l, "from"), "romeo@localhost/") {
 		t.Errorf("juliet got %q", l)
 	}
-	line(t, out, "OK romeo got from=juliet@localhost/")
+	testbin.Line(t, out, "OK romeo got from=juliet@localhost/")
 	s.stop()
 }
 
@@ -170,8 +172,8 @@ func TestSlixmppOffline(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runScript(t, "offline", "--user1", "romeo", "--user2", "juliet", "--password", password)
-	line(t, out, "OK offline count=3 in-order")
-	line(t, out, "OK no-redelivery")
+	testbin.Line(t, out, "OK offline count=3 in-order")
+	testbin.Line(t, out, "OK no-redelivery")
 	s.stop()
 }
 
@@ -184,10 +186,10 @@ func TestSlixmppCarbonsMAM(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runScript(t, "carbons_mam", "--user1", "romeo", "--user2", "juliet", "--password", password)
-	line(t, out, "OK chamber got a received carbon")
-	line(t, out, "OK chamber got a sent carbon")
-	line(t, out, "OK archive paged forwards count=27")
-	line(t, out, "OK archive paged backwards count=27")
+	testbin.Line(t, out, "OK chamber got a received carbon")
+	testbin.Line(t, out, "OK chamber got a sent carbon")
+	testbin.Line(t, out, "OK archive paged forwards count=27")
+	testbin.Line(t, out, "OK archive paged backwards count=27")
 	s.stop()
 }
 
@@ -202,8 +204,8 @@ func TestSlixmppGracefulStop(t *testing.T) {
 	sc.expect("READY", 30*time.Second)
 	s.stop()
 	out := sc.wait()
-	line(t, out, "OK stream-error condition=system-shutdown")
-	line(t, out, "OK disconnected")
+	testbin.Line(t, out, "OK stream-error condition=system-shutdown")
+	testbin.Line(t, out, "OK disconnected")
 }
 
 // TestSlixmppReload: `metronomectl reload` applies a changed configuration
@@ -224,10 +226,10 @@ func TestSlixmppReload(t *testing.T) {
 		t.Helper()
 		sc.send("CHECK " + tag)
 		l := sc.expect("OK check tag="+tag, 15*time.Second)
-		if field(l, "connected") != "1" || field(l, "stream-errors") != "0" {
+		if testbin.Field(l, "connected") != "1" || testbin.Field(l, "stream-errors") != "0" {
 			t.Errorf("%s: the client lost its connection: %s", tag, l)
 		}
-		features := strings.Split(field(l, "features"), ",")
+		features := strings.Split(testbin.Field(l, "features"), ",")
 		has := false
 		for _, f := range features {
 			has = has || f == featureVersion
@@ -235,7 +237,7 @@ func TestSlixmppReload(t *testing.T) {
 		if has != wantVersion {
 			t.Errorf("%s: disco#info lists %s: %v, want %v (features %v)", tag, featureVersion, has, wantVersion, features)
 		}
-		if v := field(l, "version"); strings.HasPrefix(v, "error:") == wantVersion {
+		if v := testbin.Field(l, "version"); strings.HasPrefix(v, "error:") == wantVersion {
 			t.Errorf("%s: jabber:iq:version answered %q with the version module enabled=%v", tag, v, wantVersion)
 		}
 	}
@@ -297,7 +299,7 @@ func TestSlixmppReload(t *testing.T) {
 		t.Errorf("metronomectl status after a refused reload: %v\n%s", err, out)
 	}
 	login := s.runScript(t, "login", "--jid", jid, "--password", password)
-	line(t, login, "OK login")
+	testbin.Line(t, login, "OK login")
 	check("after", true)
 
 	sc.send("QUIT")
@@ -315,10 +317,10 @@ func TestSlixmppStreamResumption(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runScript(t, "sm", "--mode", "resume", "--password", password)
-	line(t, out, "OK enabled")
-	line(t, out, "OK resumed")
-	line(t, out, "OK messages count=10 in order, none duplicated")
-	line(t, out, "OK answer over the resumed stream")
+	testbin.Line(t, out, "OK enabled")
+	testbin.Line(t, out, "OK resumed")
+	testbin.Line(t, out, "OK messages count=10 in order, none duplicated")
+	testbin.Line(t, out, "OK answer over the resumed stream")
 	s.waitLog("session hibernated", 5*time.Second)
 	s.waitLog("session resumed", 5*time.Second)
 	s.stop()
@@ -351,14 +353,14 @@ func TestSlixmppStreamRestart(t *testing.T) {
 			s.restart(crash)
 			sc.send("GO")
 			out := sc.wait()
-			line(t, out, "OK acknowledged")
-			line(t, out, "OK resumption refused after the restart")
+			testbin.Line(t, out, "OK acknowledged")
+			testbin.Line(t, out, "OK resumption refused after the restart")
 			if crash {
-				line(t, out, "OK juliet found nurse messages in archive count=3")
+				testbin.Line(t, out, "OK juliet found nurse messages in archive count=3")
 			} else {
-				line(t, out, "OK juliet found nurse messages in offline count=3")
+				testbin.Line(t, out, "OK juliet found nurse messages in offline count=3")
 			}
-			line(t, out, "OK acknowledged messages survived count=5")
+			testbin.Line(t, out, "OK acknowledged messages survived count=5")
 			s.stop()
 		})
 	}

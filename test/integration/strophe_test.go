@@ -40,17 +40,17 @@ func TestStropheBOSH(t *testing.T) {
 		"--bosh-url", fmt.Sprintf("http://127.0.0.1:%d/http-bind", port),
 		"--ws-url", fmt.Sprintf("ws://127.0.0.1:%d/xmpp-websocket", port),
 		"--domain", s.Domain, "--user1", "romeo", "--user2", "juliet", "--password", password)
-	l := line(t, out, "OK login")
-	if !strings.HasPrefix(field(l, "bosh"), "romeo@localhost/") || !strings.HasPrefix(field(l, "ws"), "juliet@localhost/") {
+	l := testbin.Line(t, out, "OK login")
+	if !strings.HasPrefix(testbin.Field(l, "bosh"), "romeo@localhost/") || !strings.HasPrefix(testbin.Field(l, "ws"), "juliet@localhost/") {
 		t.Errorf("login: %s", l)
 	}
-	if m := field(l, "mech"); !strings.HasPrefix(m, "SCRAM-SHA-") {
+	if m := testbin.Field(l, "mech"); !strings.HasPrefix(m, "SCRAM-SHA-") {
 		t.Errorf("BOSH mechanism %q, want SCRAM", m)
 	}
-	line(t, out, "OK juliet got from=romeo@localhost/bosh")
-	line(t, out, "OK romeo got from=juliet@localhost/ws")
-	line(t, out, "OK retransmitted rid=")
-	line(t, out, "OK terminate unavailable-from=romeo@localhost/bosh")
-	line(t, out, "OK logout")
+	testbin.Line(t, out, "OK juliet got from=romeo@localhost/bosh")
+	testbin.Line(t, out, "OK romeo got from=juliet@localhost/ws")
+	testbin.Line(t, out, "OK retransmitted rid=")
+	testbin.Line(t, out, "OK terminate unavailable-from=romeo@localhost/bosh")
+	testbin.Line(t, out, "OK logout")
 	s.stop()
 }

@@ -39,24 +39,24 @@ func TestXmppjsLogin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := s.runXmppjs(t, "login", append([]string{"--user", "romeo", "--password", password}, tc.args...)...)
-			l := line(t, out, "OK login")
-			if j := field(l, "jid"); !strings.HasPrefix(j, jid+"/") {
+			l := testbin.Line(t, out, "OK login")
+			if j := testbin.Field(l, "jid"); !strings.HasPrefix(j, jid+"/") {
 				t.Errorf("bound JID %q, want a resource of %s", j, jid)
 			}
-			if m := field(l, "mech"); m != "SCRAM-SHA-256" {
+			if m := testbin.Field(l, "mech"); m != "SCRAM-SHA-256" {
 				t.Errorf("mechanism %q, want SCRAM-SHA-256", m)
 			}
-			if v := field(l, "tls"); v != tc.tls {
+			if v := testbin.Field(l, "tls"); v != tc.tls {
 				t.Errorf("tls %q, want %q", v, tc.tls)
 			}
-			if v := field(l, "protocol"); !strings.HasPrefix(v, "TLSv1.") {
+			if v := testbin.Field(l, "protocol"); !strings.HasPrefix(v, "TLSv1.") {
 				t.Errorf("TLS protocol %q", v)
 			}
-			line(t, out, "OK roster items=0")
-			if l := line(t, out, "OK presence-echo"); !strings.HasPrefix(field(l, "from"), jid+"/") {
+			testbin.Line(t, out, "OK roster items=0")
+			if l := testbin.Line(t, out, "OK presence-echo"); !strings.HasPrefix(testbin.Field(l, "from"), jid+"/") {
 				t.Errorf("own presence came back as %q", l)
 			}
-			line(t, out, "OK logout")
+			testbin.Line(t, out, "OK logout")
 		})
 	}
 	s.stop()
@@ -72,14 +72,14 @@ func TestXmppjsRosterChat(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runXmppjs(t, "roster", "--user1", "romeo", "--user2", "juliet", "--password", password)
-	line(t, out, "OK romeo roster-push jid=juliet@localhost subscription=none ask=subscribe")
-	line(t, out, "OK juliet subscribe-request from=romeo@localhost")
-	line(t, out, "OK romeo presence from=juliet@localhost/")
-	line(t, out, "OK juliet presence from=romeo@localhost/")
-	line(t, out, "OK rosters-both")
-	line(t, out, "OK juliet got from=romeo@localhost/")
-	line(t, out, "OK romeo got from=juliet@localhost/")
-	line(t, out, "OK romeo unavailable from=juliet@localhost/")
+	testbin.Line(t, out, "OK romeo roster-push jid=juliet@localhost subscription=none ask=subscribe")
+	testbin.Line(t, out, "OK juliet subscribe-request from=romeo@localhost")
+	testbin.Line(t, out, "OK romeo presence from=juliet@localhost/")
+	testbin.Line(t, out, "OK juliet presence from=romeo@localhost/")
+	testbin.Line(t, out, "OK rosters-both")
+	testbin.Line(t, out, "OK juliet got from=romeo@localhost/")
+	testbin.Line(t, out, "OK romeo got from=juliet@localhost/")
+	testbin.Line(t, out, "OK romeo unavailable from=juliet@localhost/")
 	s.stop()
 }
 
@@ -92,10 +92,10 @@ func TestXmppjsOffline(t *testing.T) {
 	s.addUser("romeo", password)
 	s.addUser("juliet", password)
 	out := s.runXmppjs(t, "offline", "--user1", "romeo", "--user2", "juliet", "--password", password)
-	if l := line(t, out, "OK offline count=3 in-order"); field(l, "delay-from") != s.Domain {
+	if l := testbin.Line(t, out, "OK offline count=3 in-order"); testbin.Field(l, "delay-from") != s.Domain {
 		t.Errorf("offline delivery: %s", l)
 	}
-	line(t, out, "OK no-redelivery")
+	testbin.Line(t, out, "OK no-redelivery")
 	s.stop()
 }
 
@@ -114,11 +114,11 @@ func TestXmppjsWebSocket(t *testing.T) {
 	s.addUser("juliet", password)
 	out := s.runXmppjs(t, "websocket", "--ws-url", fmt.Sprintf("ws://127.0.0.1:%d/xmpp-websocket", port),
 		"--user1", "romeo", "--user2", "juliet", "--password", password)
-	if l := line(t, out, "OK login"); !strings.HasPrefix(field(l, "ws"), "romeo@localhost/") || field(l, "mech") != "SCRAM-SHA-256" {
+	if l := testbin.Line(t, out, "OK login"); !strings.HasPrefix(testbin.Field(l, "ws"), "romeo@localhost/") || testbin.Field(l, "mech") != "SCRAM-SHA-256" {
 		t.Errorf("login: %s", l)
 	}
-	line(t, out, "OK juliet got from=romeo@localhost/")
-	line(t, out, "OK romeo got from=juliet@localhost/")
-	line(t, out, "OK logout")
+	testbin.Line(t, out, "OK juliet got from=romeo@localhost/")
+	testbin.Line(t, out, "OK romeo got from=juliet@localhost/")
+	testbin.Line(t, out, "OK logout")
 	s.stop()
 }
