@@ -367,7 +367,7 @@ func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]stor
 	}
 	total := -1
 	var items []storage.Item
-	err = a.s.d.readTx(ctx, func(tx *sql.Tx) error {
+	find := func(tx *sql.Tx) error {
 		if err := a.resolve(ctx, a.s.d.r, tx, user, f.cursors, f.args); err != nil {
 			return err
 		}
@@ -395,7 +395,15 @@ func (a archive) Find(ctx context.Context, user string, q storage.Query) ([]stor
 			return fmt.Errorf("sqlite: archive find: %w", err)
 		}
 		return nil
-	})
+	}
+	if len(f.cursors) == 0 && !q.Total {
+		// One statement sees one snapshot: no transaction needed (the
+		// common case of a login's offline lookup, and of a MAM query
+		// without paging).
+		err = find(nil)
+	} else {
+		err = a.s.d.readTx(ctx, find)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/metronome-xmpp/metronome/storage/sqlite"
 )
@@ -33,6 +34,18 @@ func BenchmarkLookupsAfterOptimize(b *testing.B) {
 	if err := d.Optimize(ctx); err != nil {
 		b.Fatal(err)
 	}
+	// The server's reads carry a deadline (module.StoreTimeout).
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b.Run("KeyVal.Get/deadline", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, err := kv.Get(dctx, fmt.Sprint("u", i%5000)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	b.Run("KeyVal.Get", func(b *testing.B) {
 		i := 0
 		for b.Loop() {

@@ -162,6 +162,7 @@ func OpenOptions(path string, opts Options) (*Driver, error) {
 	r.SetConnMaxIdleTime(0)
 
 	d := &Driver{w: newDB(w), r: newDB(r)}
+	d.r.reads = true
 	ctx := context.Background()
 	if err := d.migrate(ctx); err != nil {
 		d.Close()
@@ -315,6 +316,10 @@ func (d *Driver) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // readTx runs fn in a read transaction on a reader connection, so that the
 // statements fn runs see one snapshot.
 func (d *Driver) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	ctx, err := readCtx(ctx)
+	if err != nil {
+		return err
+	}
 	tx, err := d.r.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -328,6 +333,23 @@ type db struct {
 	*sql.DB
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	// reads marks the reader pool, whose statements run to their end
+	// once started (see readCtx).
+	reads bool
+}
+
+// readCtx is the context a read runs with. modernc.org/sqlite watches
+// a cancellable context with a goroutine per statement, and
+// database/sql another per transaction: 2.7 µs of a 6.7 µs point lookup
+// (BenchmarkLookupsAfterOptimize). A read never waits for a lock (WAL
+// mode), and reads are bounded by an index and a page size, so one ends
+// long before a deadline could matter: the context is checked before the
+// read starts, and not watched while it runs.
+func readCtx(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 func newDB(d *sql.DB) *db { return &db{DB: d, stmts: map[string]*sql.Stmt{}} }
@@ -398,6 +420,12 @@ func (d *db) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (s
 
 // query is exec for statements returning rows.
 func (d *db) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if d.reads {
+		var err error
+		if ctx, err = readCtx(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if tx == nil {
 		s, err := d.stmt(ctx, query)
 		if err != nil {
@@ -413,6 +441,12 @@ func (d *db) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (
 
 // queryRow is exec for statements returning one row.
 func (d *db) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if d.reads {
+		var err error
+		if ctx, err = readCtx(ctx); err != nil {
+			return d.QueryRowContext(ctx, query, args...) // reports err from Scan
+		}
+	}
 	if tx == nil {
 		if s, err := d.stmt(ctx, query); err == nil {
 			return s.QueryRowContext(ctx, args...)
