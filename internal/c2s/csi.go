@@ -74,7 +74,7 @@ func (s *Session) handleCSI(el *stanza.Element) bool {
 	}
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 	return true
 }

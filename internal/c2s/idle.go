@@ -263,7 +263,7 @@ func (s *Session) run() {
 		} else {
 			// A worker goes first: the decoder may hold input already
 			// (stanzas pipelined after the bind request).
-			dispatch(s)
+			readers.run(s)
 			if err := <-s.resume; !errors.Is(err, xmlstream.ErrWouldBlock) {
 				s.stop(err)
 				return
@@ -389,32 +389,12 @@ func (s *Session) closeConn() {
 	}
 }
 
-// The worker pool: goroutines that read and process the stanzas of
-// sessions with input, one session at a time. A worker with no session
-// for workerIdle ends; the pool grows when all workers are busy.
-var workers = make(chan *Session)
+// The goroutines that read and process the stanzas of sessions with
+// input, and those that write the queues of sessions with something to
+// send (see pool); set in init, as they refer to each other.
+var readers, writers *pool
 
-const workerIdle = 30 * time.Second
-
-func dispatch(s *Session) {
-	select {
-	case workers <- s:
-	default:
-		go work(s)
-	}
-}
-
-func work(s *Session) {
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
-	for {
-		s.resume <- s.stanzaLoop(s.ctx, s.dec)
-		s = nil
-		t.Reset(workerIdle)
-		select {
-		case s = <-workers:
-		case <-t.C:
-			return
-		}
-	}
+func init() {
+	readers = newPool(func(s *Session) { s.resume <- s.stanzaLoop(s.ctx, s.dec) })
+	writers = newPool((*Session).writeLoop)
 }

@@ -336,7 +336,7 @@ func (s *Session) Send(st *stanza.Element) error {
 	kick := s.kickLocked()
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 	return nil
 }
@@ -380,7 +380,7 @@ func (s *Session) sendRaw(b []byte) {
 	}
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 }
 
@@ -422,7 +422,7 @@ func (s *Session) closeWith(e *stream.Error) {
 	s.wmu.Unlock()
 	if writing {
 		if kick {
-			go s.writeLoop()
+			writers.run(s)
 		}
 		return
 	}
@@ -537,7 +537,7 @@ func (s *Session) startWriter() {
 	kick := (s.closing || s.wq != nil && len(s.wq.b) > 0) && s.kickLocked()
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 }
 

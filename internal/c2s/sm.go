@@ -467,7 +467,7 @@ func (s *Session) enableSM(el *stanza.Element) {
 	kick = s.kickLocked() || kick
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 }
 
@@ -499,7 +499,7 @@ func (s *Session) ack(h uint32) error {
 	}
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 	return nil
 }
@@ -692,7 +692,7 @@ func (s *Session) transplant(from *Session, h uint32) {
 	kick := s.kickLocked()
 	s.wmu.Unlock()
 	if kick {
-		go s.writeLoop()
+		writers.run(s)
 	}
 	s.Logger().Info("session resumed", "resent", n)
 	s.core.Resumed(s)
