@@ -282,13 +282,38 @@ func (e *Element) appendNS(buf []byte, parentNS string, depth int) []byte {
 	return append(buf, '>')
 }
 
+// plainText and plainAttr mark the bytes that AppendEscaped copies as
+// they are, in text and in attribute values: ASCII that needs no escape.
+var plainText, plainAttr = plainTable(false), plainTable(true)
+
+func plainTable(attr bool) (t [256]bool) {
+	for c := range utf8.RuneSelf {
+		switch c {
+		case '<', '>', '&', '\r':
+		case '"', '\'', '\t', '\n':
+			t[c] = !attr
+		default:
+			t[c] = true
+		}
+	}
+	return t
+}
+
 // AppendEscaped appends s with XML special characters escaped. In attribute
 // values (attr true) quotes are escaped as well. Invalid UTF-8 is replaced
 // with U+FFFD so that the output is always well-formed.
 func AppendEscaped(buf []byte, s string, attr bool) []byte {
+	plain := &plainText
+	if attr {
+		plain = &plainAttr
+	}
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
 			var esc string
 			switch c {
