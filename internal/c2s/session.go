@@ -6,9 +6,9 @@
 // framing.go and modules/websocket), and BOSH (modules/bosh).
 //
 // A session is read by one goroutine at a time: its own during
-// negotiation; once bound, a pool worker whenever it has input, a small
-// waiting goroutine between bursts, and none once it has been quiet for a
-// while (idle.go). A writer goroutine runs while there is
+// negotiation; once bound, another that reads its bursts of input and
+// waits between them, and none once it has been quiet for a while
+// (idle.go). A writer goroutine (from a pool) runs while there is
 // something to write and coalesces queued stanzas into a single write.
 // Producers never block: a session whose outbound queue exceeds its limit
 // is closed (a slow consumer). Stream management (XEP-0198) is in sm.go.
@@ -80,8 +80,8 @@ type Session struct {
 	scratch event.Event // reused by the core for each stanza this session sends
 
 	// Reading (see idle.go): set by the reading goroutine before the
-	// session is bound, then used by it and the pool worker it hands the
-	// stream to, one at a time.
+	// session is bound, then by the goroutine that serves it, one at a
+	// time.
 	rd        *deadlineReader
 	rec       *recordConn // under the tls.Conn, when there is one
 	raw       syscall.RawConn
@@ -90,7 +90,6 @@ type Session struct {
 	ctx       context.Context
 	dec       *xmlstream.Decoder
 	end       func(error) // called once the stream ended
-	resume    chan error  // a worker's stanzaLoop result
 	readyFn   func(uintptr) bool
 	polled    bool
 	timedOut  bool          // the poller woke the session for its read deadline
