@@ -37,31 +37,22 @@ func BenchmarkLookupsAfterOptimize(b *testing.B) {
 	// The server's reads carry a deadline (module.StoreTimeout).
 	dctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	b.Run("KeyVal.Get/deadline", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if _, err := kv.Get(dctx, fmt.Sprint("u", i%5000)); err != nil {
-				b.Fatal(err)
+	for _, c := range []struct {
+		name string
+		read func(user string) error
+	}{
+		{"KeyVal.Get", func(u string) error { _, err := kv.Get(ctx, u); return err }},
+		{"KeyVal.Get/deadline", func(u string) error { _, err := kv.Get(dctx, u); return err }},
+		{"Map.All", func(u string) error { _, err := m.All(ctx, u); return err }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if err := c.read(fmt.Sprint("u", i%5000)); err != nil {
+					b.Fatal(err)
+				}
+				i++
 			}
-			i++
-		}
-	})
-	b.Run("KeyVal.Get", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if _, err := kv.Get(ctx, fmt.Sprint("u", i%5000)); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("Map.All", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if _, err := m.All(ctx, fmt.Sprint("u", i%5000)); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
+		})
+	}
 }
