@@ -53,53 +53,47 @@ func TestMain(m *testing.M) {
 // module, shows the roster with juliet online, sends her a message and
 // shows her reply.
 func TestConverseWebSocket(t *testing.T) {
+	converseOver(t, "websocket", "/xmpp-websocket", "urn:xmpp:alt-connections:websocket")
+}
+
+// TestConverseBOSH is TestConverseWebSocket over BOSH (the bosh module at
+// /http-bind).
+func TestConverseBOSH(t *testing.T) {
+	converseOver(t, "bosh", "/http-bind", "urn:xmpp:alt-connections:xbosh")
+}
+
+// converseOver runs Converse.js against the module (websocket or bosh)
+// serving path on a plain loopback HTTP listener, with the page on
+// another origin that allowed_origins lets in; host-meta publishes the
+// public URL (<module>_url), which the test checks a page from that origin
+// could discover under the link relation rel.
+func converseOver(t *testing.T, module, path, rel string) {
 	requireBrowser(t)
 	page := servePage(t)
 	port := testbin.FreePorts(t, 1)[0]
+	scheme, public := "http", "https://localhost"+path
+	if module == "websocket" {
+		scheme, public = "ws", "wss://localhost"+path
+	}
 	s := startServer(t, fmt.Sprintf(`[http]
 listen = ["127.0.0.1:%d"]
 
-[modules.websocket]
+[modules.%s]
 allowed_origins = [%q]
 
 [modules.hostmeta]
-websocket_url = "wss://localhost/xmpp-websocket"
-`, port, page.origin), "websocket", "hostmeta")
-	wsURL := fmt.Sprintf("ws://127.0.0.1:%d/xmpp-websocket", port)
-	out := s.runConverse(t, page, "--websocket-url", wsURL)
-	if l := testbin.Line(t, out, "OK login"); !strings.HasPrefix(testbin.Field(l, "jid"), "romeo@localhost/") || testbin.Field(l, "service") != wsURL {
+%s_url = %q
+`, port, module, page.origin, module, public), module, "hostmeta")
+	url := fmt.Sprintf("%s://127.0.0.1:%d%s", scheme, port, path)
+	out := s.runConverse(t, page, "--"+module+"-url", url)
+	if l := testbin.Line(t, out, "OK login"); !strings.HasPrefix(testbin.Field(l, "jid"), "romeo@localhost/") || testbin.Field(l, "service") != url {
 		t.Errorf("login: %s", l)
 	}
 	// The page is told the endpoint (discover_connection_methods is off:
 	// host-meta must be fetched over https from the XMPP domain); check
 	// at least that host-meta on the same listener would let it discover
 	// the public URL from another origin (XEP-0156 §3.1.1).
-	checkHostMeta(t, port, page.origin, "urn:xmpp:alt-connections:websocket", "wss://localhost/xmpp-websocket")
-	s.Stop()
-}
-
-// TestConverseBOSH is TestConverseWebSocket over BOSH (the bosh module at
-// /http-bind). It is skipped while the daemon does not know the module.
-func TestConverseBOSH(t *testing.T) {
-	requireBrowser(t)
-	page := servePage(t)
-	port := testbin.FreePorts(t, 1)[0]
-	extra := fmt.Sprintf(`[http]
-listen = ["127.0.0.1:%d"]
-
-[modules.bosh]
-allowed_origins = [%q]
-
-[modules.hostmeta]
-bosh_url = "https://localhost/http-bind"
-`, port, page.origin)
-	s := startServer(t, extra, "bosh", "hostmeta")
-	boshURL := fmt.Sprintf("http://127.0.0.1:%d/http-bind", port)
-	out := s.runConverse(t, page, "--bosh-url", boshURL)
-	if l := testbin.Line(t, out, "OK login"); !strings.HasPrefix(testbin.Field(l, "jid"), "romeo@localhost/") || testbin.Field(l, "service") != boshURL {
-		t.Errorf("login: %s", l)
-	}
-	checkHostMeta(t, port, page.origin, "urn:xmpp:alt-connections:xbosh", "https://localhost/http-bind")
+	checkHostMeta(t, port, page.origin, rel, public)
 	s.Stop()
 }
 
