@@ -1,7 +1,10 @@
 package module
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // HTTP facilities. The server runs one HTTP server (HTTP/1.1 and HTTP/2,
@@ -95,4 +98,39 @@ func DataDir(h Host) (dir string, ok bool) {
 	}
 	dir, ok = v.(string)
 	return dir, ok && dir != ""
+}
+
+// CheckOrigins validates a module's list of allowed web origins, the
+// configuration key key: each entry is "*" or an origin such as
+// "https://chat.example.org" (scheme and host, no path).
+func CheckOrigins(key string, origins []string) error {
+	for i, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("%s[%d]: %q is not an origin such as \"https://chat.example.org\"", key, i, o)
+		}
+	}
+	return nil
+}
+
+// OriginAllowed reports whether the page that sent r may use an endpoint
+// open to origins (checked by CheckOrigins): r has no Origin header
+// (browsers always send one; a native client, which no origin policy can
+// restrict, does not), origins hold "*" or r's origin, or the page comes
+// from the host the request was sent to.
+func OriginAllowed(r *http.Request, origins []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range origins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }

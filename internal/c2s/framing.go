@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 
+	"github.com/metronome-xmpp/metronome/module"
 	"github.com/metronome-xmpp/metronome/xmpp/stanza"
 	"github.com/metronome-xmpp/metronome/xmpp/stream"
 	"github.com/metronome-xmpp/metronome/xmpp/xmlstream"
@@ -67,23 +68,23 @@ type Server interface {
 	AcquireRemote(addr string) (release func(), ok bool)
 }
 
-// Lookuper is the part of module.Host that finds what the core provides.
-type Lookuper interface {
-	Lookup(name string) (any, bool)
-}
-
-// ServerOf returns the Server the core publishes on a host, for transport
-// modules; ok is false when there is none (offline tools load modules
-// without a core).
-func ServerOf(h Lookuper) (srv Server, ok bool, err error) {
+// HTTPTransport returns what a module that runs client sessions over HTTP
+// (websocket, bosh) needs from its host: the host's HTTP router and the
+// Server the core publishes. ok is false when either is missing (a tool
+// working on the data offline loads modules without HTTP or a core); the
+// module then serves nothing.
+func HTTPTransport(h module.Host) (r module.Router, srv Server, ok bool, err error) {
+	if r, ok = module.HTTP(h); !ok {
+		return nil, nil, false, nil
+	}
 	v, ok := h.Lookup(ProvideName)
 	if !ok {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if srv, ok = v.(Server); !ok {
-		return nil, false, errors.New("the core does not serve client sessions")
+		return nil, nil, false, errors.New("the core does not serve client sessions")
 	}
-	return srv, true, nil
+	return r, srv, true, nil
 }
 
 // ServeFramed runs a client stream on conn with the given framing. secure

@@ -116,14 +116,8 @@ func (m *BOSH) Validate() error {
 	if !strings.HasPrefix(m.Path, "/") || strings.ContainsAny(m.Path, " {}") {
 		return fmt.Errorf("path: %q must be an absolute URL path", m.Path)
 	}
-	for i, o := range m.AllowedOrigins {
-		if o == "*" {
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
-			return fmt.Errorf("allowed_origins[%d]: %q is not an origin such as \"https://chat.example.org\"", i, o)
-		}
+	if err := module.CheckOrigins("allowed_origins", m.AllowedOrigins); err != nil {
+		return err
 	}
 	switch {
 	case m.MaxWait.D() < time.Second:
@@ -149,16 +143,12 @@ func (m *BOSH) Validate() error {
 // Provision implements module.Provisioner.
 func (m *BOSH) Provision(h module.Host) error {
 	m.log = h.Logger()
-	r, ok := module.HTTP(h)
+	r, srv, ok, err := c2s.HTTPTransport(h)
 	if !ok {
-		return nil
+		return err // nil: no HTTP or no core in this process (offline tools)
 	}
-	var err error
-	if m.srv, ok, err = c2s.ServerOf(h); !ok {
-		return err // nil: no c2s server in this process (offline tools)
-	}
+	m.srv = srv
 	if sn, ok := r.(httpd.ShutdownNotifier); ok {
-		srv := m.srv
 		sn.OnShutdown(func() { sessions.shutdown(srv) })
 	}
 	// The handler limits bodies itself (max_body, answered 413).
@@ -376,16 +366,8 @@ func (m *BOSH) cors(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	h := w.Header()
-	ok := h.Get("Access-Control-Allow-Origin") != "" // [http] cors_origins
-	for _, o := range m.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			ok = true
-		}
-	}
-	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
-		ok = true
-	}
-	if !ok {
+	if h.Get("Access-Control-Allow-Origin") == "" && // not allowed by [http] cors_origins
+		!module.OriginAllowed(r, m.AllowedOrigins) {
 		return false
 	}
 	h.Set("Access-Control-Allow-Origin", origin)

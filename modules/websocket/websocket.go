@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -67,29 +66,17 @@ func (m *WebSocket) Validate() error {
 	if m.PingInterval.D() < 0 || m.PingInterval.D() > 0 && m.PingInterval.D() < time.Second {
 		return errors.New("ping_interval: must be 0 (off) or at least 1s")
 	}
-	for i, o := range m.AllowedOrigins {
-		if o == "*" {
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
-			return fmt.Errorf("allowed_origins[%d]: %q is not an origin such as \"https://chat.example.org\"", i, o)
-		}
-	}
-	return nil
+	return module.CheckOrigins("allowed_origins", m.AllowedOrigins)
 }
 
 // Provision implements module.Provisioner.
 func (m *WebSocket) Provision(h module.Host) error {
 	m.log = h.Logger()
-	r, ok := module.HTTP(h)
+	r, srv, ok, err := c2s.HTTPTransport(h)
 	if !ok {
-		return nil
+		return err // nil: no HTTP or no core in this process (offline tools)
 	}
-	var err error
-	if m.srv, ok, err = c2s.ServerOf(h); !ok {
-		return err // nil: no c2s server in this process (offline tools)
-	}
+	m.srv = srv
 	return r.Handle("GET "+m.Path, http.HandlerFunc(m.serveHTTP), module.MaxBody(-1))
 }
 
@@ -104,7 +91,7 @@ func (m *WebSocket) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `the "xmpp" WebSocket subprotocol is required (RFC 7395)`, http.StatusBadRequest)
 		return
 	}
-	if !m.originAllowed(r) {
+	if !module.OriginAllowed(r, m.AllowedOrigins) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -177,21 +164,4 @@ func headerHas(h http.Header, key, token string) bool {
 		}
 	}
 	return false
-}
-
-// originAllowed applies allowed_origins. Browsers always send Origin; a
-// request without one comes from a native client, which no origin policy
-// can restrict.
-func (m *WebSocket) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	for _, o := range m.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
