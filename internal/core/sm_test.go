@@ -294,14 +294,7 @@ func TestSMResumeBeforeServerNoticed(t *testing.T) {
 	got, _ := bodies(t, juliet, 2)
 	wantBodies(t, got, 1, 2)
 
-	c, answer, err := srv.Resume(to, "password", id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if answer.Name != "resumed" {
-		t.Fatalf("resume: %s", answer)
-	}
+	c := srv.Resumed(t, to, "password", id, 0)
 	// The old stream ends with a conflict.
 	for {
 		el, err := juliet.RecvTimeout(10 * time.Second)
@@ -485,14 +478,7 @@ func TestSMPingAnsweredWhileHibernated(t *testing.T) {
 	romeo.Send(t, `<iq type="get" id="p1" to="juliet@localhost/balcony"><ping xmlns="urn:xmpp:ping"/></iq>`)
 	romeo.Expect(t, `<iq type="result" id="p1" from="juliet@localhost/balcony"/>`)
 	romeo.Send(t, `<iq type="get" id="v1" to="juliet@localhost/balcony"><query xmlns="jabber:iq:version"/></iq>`)
-	c, answer, err := srv.Resume("juliet@localhost/balcony", "password", id, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if answer.Name != "resumed" {
-		t.Fatalf("resume: %s", answer)
-	}
+	c := srv.Resumed(t, "juliet@localhost/balcony", "password", id, 1)
 	if el := recv(t, c); el.Name != "iq" || el.ID() != "v1" {
 		t.Fatalf("after resume: %s, want the version request", el)
 	}

@@ -69,6 +69,21 @@ func (s *Server) Resume(full, password, previd string, h uint32) (*Client, *stan
 	return c, answer, err
 }
 
+// Resumed is Resume for a test that expects <resumed/>: it fails the
+// test on any other answer, and closes the client when the test ends.
+func (s *Server) Resumed(t testing.TB, full, password, previd string, h uint32) *Client {
+	t.Helper()
+	c, answer, err := s.Resume(full, password, previd, h)
+	if err != nil {
+		t.Fatalf("xmpptest: resume %s: %v", full, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if answer.Name != "resumed" {
+		t.Fatalf("resume: %s", answer)
+	}
+	return c
+}
+
 // Bind binds a resource on a client that authenticated and did not
 // bind (after a failed Resume); the answer comes through Recv.
 func (c *Client) Bind(t testing.TB, resource string) {

@@ -123,14 +123,7 @@ func TestNotifyHibernated(t *testing.T) {
 	romeo.Send(t, `<message to="juliet@localhost/phone" type="chat"><active xmlns="http://jabber.org/protocol/chatstates"/></message>`)
 	app.ExpectNothing(t)
 
-	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", smID, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if answerEl.Name != "resumed" {
-		t.Fatalf("resume: %s", answerEl)
-	}
+	c := srv.Resumed(t, "juliet@localhost/phone", "password", smID, 1)
 	c.Expect(t, `<message id="m1"/>`)
 	c.Expect(t, `<message id="m2"/>`)
 	c.Kill()
@@ -194,14 +187,7 @@ func TestNotifyUnackedOnAckTimeout(t *testing.T) {
 	if !hibernated(srv, "juliet@localhost/phone") {
 		t.Fatal("the session is not hibernated")
 	}
-	c, answerEl, err := srv.Resume("juliet@localhost/phone", "password", smID, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if answerEl.Name != "resumed" {
-		t.Fatalf("resume: %s", answerEl)
-	}
+	c := srv.Resumed(t, "juliet@localhost/phone", "password", smID, 1)
 	c.Expect(t, `<message id="m1"/>`)
 	j.Kill()
 }
